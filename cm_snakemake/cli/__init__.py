@@ -1,0 +1,1 @@
+"""The ``cm-snakemake`` command line."""

@@ -1,0 +1,151 @@
+"""CM's command-line grammar (cm-semantics §1.3), with a record of which flags were used.
+
+* ``--key=value`` gives the string ``value``; ``--key`` gives True; ``--key-`` gives False;
+  ``-`` in the first part of a key becomes ``_``.
+* dotted keys nest: ``--env.CM_X=1`` → ``{"env": {"CM_X": "1"}}``;
+  ``--adr.python.version_min=3.9`` → ``{"adr": {"python": {"version_min": "3.9"}}}``.
+* ``--key,=a,b`` gives the list ``["a", "b"]``.
+* ``@file.json`` / ``@file.yaml`` merges the file's mapping into the flags (shallow update).
+* everything after ``--`` is kept unparsed.
+
+Commands take the flags they understand with :meth:`Args.take`; :meth:`Args.check_consumed`
+then reports any flag nothing used, with a "did you mean" for misspellings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CMSnakemakeError, UsageError
+from ..metafile import load_yaml_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+__all__ = ["Args", "parse_args"]
+
+
+@dataclass
+class Args:
+    """Parsed command line: positional words, nested flags and the unparsed rest."""
+
+    positional: list[str] = field(default_factory=list)
+    flags: dict[str, Any] = field(default_factory=dict)
+    rest: list[str] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+    def take(self, key: str, default: Any = None) -> Any:
+        """Return flag ``key`` (or ``default``) and mark it as used."""
+        self.used.add(key)
+        return self.flags.get(key, default)
+
+    def take_bool(self, key: str) -> bool:
+        value = self.take(key, False)
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"yes", "true", "on", "1"}:
+            return True
+        if text in {"no", "false", "off", "0", ""}:
+            return False
+        raise UsageError(f"--{key} expects yes or no, not '{value}'")
+
+    def take_str(self, key: str) -> str | None:
+        value = self.take(key)
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return ",".join(map(str, value))
+        if isinstance(value, bool | dict):
+            raise UsageError(f"--{key} needs a value: --{key}=...")
+        return str(value)
+
+    def check_consumed(self, known: Iterable[str] = ()) -> None:
+        """Raise :class:`UsageError` for flags that no part of the command used."""
+        known = set(known) | self.used
+        unknown = [k for k in self.flags if k not in known]
+        if not unknown:
+            return
+        lines = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
+            lines.append(f"--{key}" + (f" (did you mean --{close[0]}?)" if close else ""))
+        raise UsageError(
+            "unknown flag" + ("s: " if len(lines) > 1 else ": ") + ", ".join(lines),
+            hint="Nothing in this command reads it. Run the command with --help to see its flags.",
+        )
+
+
+def _set_nested(flags: dict[str, Any], path: Sequence[str], value: Any, arg: str) -> None:
+    node = flags
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UsageError(f"{arg}: '{part}' was already given a value")
+        node = child
+    node[path[-1]] = value
+
+
+def _parse_flag(arg: str) -> tuple[list[str], Any]:
+    body = arg[2:]
+    if "=" in body:
+        key, value_text = body.split("=", 1)
+        value: Any = value_text
+        if key.endswith(","):
+            key = key[:-1]
+            value = [v for v in value_text.split(",") if v != ""]
+    elif body.endswith("-"):
+        key, value = body[:-1], False
+    else:
+        key, value = body, True
+    if not key or key.startswith(".") or key.endswith(".") or ".." in key:
+        raise UsageError(f"malformed flag '{arg}'", hint="Flags look like --key=value or --key.")
+    parts = key.split(".")
+    parts[0] = parts[0].replace("-", "_")
+    return parts, value
+
+
+def _load_input_file(arg: str) -> dict[str, Any]:
+    path = Path(arg[1:])
+    if not path.is_file():
+        raise UsageError(f"input file '{path}' does not exist")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            data, _ = load_yaml_file(path)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: broken JSON: {exc.msg}") from None
+    except CMSnakemakeError as exc:
+        raise UsageError(exc.message) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"input file '{path}' must hold a mapping of flags")
+    return dict(data)
+
+
+def parse_args(argv: Sequence[str]) -> Args:
+    """Parse ``argv`` (without the program name) with CM's grammar."""
+    args = Args()
+    items = list(argv)
+    for i, arg in enumerate(items):
+        if arg == "--":
+            args.rest = items[i + 1 :]
+            break
+        if arg.startswith("@") and len(arg) > 1:
+            args.flags.update(_load_input_file(arg))
+        elif arg.startswith("--"):
+            path, value = _parse_flag(arg)
+            _set_nested(args.flags, path, value, arg)
+        elif arg in ("-h", "-?"):
+            args.flags["help"] = True
+        elif arg.startswith("-") and len(arg) > 1 and not arg[1:2].isdigit():
+            raise UsageError(
+                f"unknown option '{arg}'", hint="Flags start with two dashes: --key=value."
+            )
+        else:
+            args.positional.append(arg)
+    return args

@@ -1,0 +1,130 @@
+"""``repo add|list|rm|check``: managing the registered script repositories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
+from ..index import ScriptIndex
+from ..repos import Registry, package_path
+from .main import Command, Context
+
+if TYPE_CHECKING:
+    from .grammar import Args
+
+__all__ = ["REPO"]
+
+
+def _add(args: Args, ctx: Context, registry: Registry) -> int:
+    package = args.take_str("package")
+    args.check_consumed()
+    if package:
+        if args.positional:
+            raise UsageError("give either a path or --package, not both")
+        path = package_path(package)
+    elif len(args.positional) == 1:
+        path = Path(args.positional[0])
+    else:
+        raise UsageError("repo add needs one path", hint="Example: cm-snakemake repo add ~/my-repo")
+    repo = registry.add(path)
+    index = ScriptIndex([repo], cache_dir=registry.home / "index", reporter=ctx.reporter)
+    warnings = sum(len(e.warnings) for e in index)
+    print(
+        f"registered '{repo.alias}' ({repo.dialect.value} dialect): {len(index.usable())} "
+        f"scripts, {len(index.broken())} unreadable, {warnings} warnings",
+        file=ctx.out,
+    )
+    print(
+        "note: scripts of a registered repository run with your user's rights; "
+        "register only repositories you trust.",
+        file=ctx.out,
+    )
+    if index.broken() or warnings:
+        print(f"Run 'cm-snakemake repo check {repo.alias}' for the details.", file=ctx.out)
+    return EXIT_OK
+
+
+def _list(args: Args, ctx: Context, registry: Registry) -> int:
+    as_json = args.take_bool("json")
+    args.check_consumed()
+    repos = registry.repositories()
+    if as_json:
+        rows = [{**r.to_json(), "dialect": r.dialect.value, "bundled": r.bundled} for r in repos]
+        print(json.dumps(rows, indent=1), file=ctx.out)
+        return EXIT_OK
+    for repo in repos:
+        mark = " (bundled)" if repo.bundled else ""
+        print(f"{repo.alias:<28} {repo.dialect.value:<4} {repo.root}{mark}", file=ctx.out)
+    return EXIT_OK
+
+
+def _rm(args: Args, ctx: Context, registry: Registry) -> int:
+    args.check_consumed()
+    if len(args.positional) != 1:
+        raise UsageError("repo rm needs one alias or path")
+    path = registry.remove(args.positional[0])
+    print(f"unregistered {path}", file=ctx.out)
+    return EXIT_OK
+
+
+def _check(args: Args, ctx: Context, registry: Registry) -> int:
+    args.check_consumed()
+    repos = registry.repositories()
+    if args.positional:
+        wanted = set(args.positional)
+        repos = [r for r in repos if r.alias in wanted or str(r.root) in wanted]
+        if not repos:
+            raise UsageError(f"no registered repository {', '.join(sorted(wanted))}")
+    index = ScriptIndex(repos, cache_dir=registry.home / "index", reporter=ctx.reporter)
+    warnings = 0
+    for entry in index:
+        if entry.error:
+            print(f"error: {entry.error}", file=ctx.out)
+        for warning in entry.warnings:
+            print(f"warning: {warning}", file=ctx.out)
+            warnings += 1
+    for uid, entries in index.duplicate_uids.items():
+        names = ", ".join(e.path for e in entries)
+        print(f"warning: uid {uid} is used by several scripts: {names}", file=ctx.out)
+        warnings += 1
+    broken = len(index.broken())
+    print(
+        f"{len(index)} scripts in {len(repos)} repositories: {len(index) - broken} usable, "
+        f"{broken} unreadable, {warnings} warnings",
+        file=ctx.out,
+    )
+    return EXIT_USER_ERROR if broken else EXIT_OK
+
+
+_ACTIONS = {"add": _add, "list": _list, "rm": _rm, "check": _check}
+
+
+def _repo(args: Args, ctx: Context) -> int:
+    if not args.positional or args.positional[0] not in _ACTIONS:
+        raise UsageError("repo needs an action: add, list, rm or check", hint=REPO.usage)
+    action = _ACTIONS[args.positional.pop(0)]
+    return action(args, ctx, Registry())
+
+
+REPO = Command(
+    _repo,
+    "register, list, remove and check script repositories",
+    """usage: cm-snakemake repo add PATH | --package=NAME
+       cm-snakemake repo list [--json]
+       cm-snakemake repo rm ALIAS|PATH
+       cm-snakemake repo check [ALIAS ...]
+
+Repositories are CM (cmr.yaml, scripts in <prefix>/script/*/_cm.yaml|_cm.json) or MLC
+(meta.yaml, scripts in script/*/meta.yaml). The list lives in $CMSM_HOME/repos.json
+(default ~/.cm-snakemake). The bundled repository is always registered.
+
+  add PATH         register the repository at PATH
+  add --package=N  register the repository shipped by the installed Python package N
+                   (for example cmx4mlops)
+  list             show the registered repositories
+  rm NAME          unregister a repository by alias or path
+  check [NAME]     list every unreadable script and every meta warning; exit 1 if any
+                   script is unreadable""",
+)

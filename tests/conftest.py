@@ -1,0 +1,103 @@
+"""Shared fixtures: a private home folder, small script repositories and the real corpus."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cm_snakemake.cli.main import main
+
+CORPUS_SPEC = "cmx4mlops==1.0.1"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Give every test its own $CMSM_HOME, so no test sees another's registry or index."""
+    path = tmp_path / "cmsm-home"
+    monkeypatch.setenv("CMSM_HOME", str(path))
+    yield path
+
+
+RepoMaker = Callable[..., Path]
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> RepoMaker:
+    """Write a CM-dialect repository: ``make_repo("name", {"alias": "yaml text"})``."""
+
+    def make(
+        name: str, scripts: dict[str, str], *, prefix: str = "", files: dict[str, str] | None = None
+    ) -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        cmr = f"alias: {name}\nuid: {abs(hash(name)) % 16**16:016x}\n"
+        if prefix:
+            cmr += f"prefix: {prefix}\n"
+        (root / "cmr.yaml").write_text(cmr)
+        base = root / prefix / "script" if prefix else root / "script"
+        base.mkdir(parents=True)
+        for alias, text in scripts.items():
+            folder = base / alias
+            folder.mkdir()
+            (folder / "_cm.yaml").write_text(textwrap.dedent(text))
+        for rel, text in (files or {}).items():
+            (base / rel).write_text(textwrap.dedent(text))
+        return root
+
+    return make
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    """Run the command line in-process; return exit code, standard output and error."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _test_cache() -> Path:
+    default = Path.home() / ".cache" / "cm-snakemake-tests"
+    return Path(os.environ.get("CMSM_TEST_CACHE", default))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The real cmx4mlops 1.0.1 repository, downloaded once with pip and unpacked.
+
+    Returns the repository root (the folder holding ``cmr.yaml``).
+    """
+    cache = _test_cache()
+    target = cache / "cmx4mlops-1.0.1"
+    root = target / "cmx4mlops"
+    if not (root / "cmr.yaml").is_file():
+        wheels = cache / "wheels"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                CORPUS_SPEC,
+                "-d",
+                str(wheels),
+            ],
+            check=True,
+        )
+        wheel = next(wheels.glob("cmx4mlops-1.0.1-*.whl"))
+        tmp = cache / f".unpack-{os.getpid()}"
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extractall(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return root

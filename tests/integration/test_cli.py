@@ -1,0 +1,195 @@
+"""The command line: find, list, show, repo, run, help and errors with exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import DATA, RepoMaker, cli
+
+COMMANDS = ["find", "list", "show", "run", "repo"]
+
+
+@pytest.fixture
+def demo(make_repo: RepoMaker) -> Path:
+    root = make_repo(
+        "demo",
+        {
+            "get-thing": "alias: get-thing\nuid: '0123456789abcdef'\ntags: [get, thing]\n"
+            "input_mapping: {flavour: CM_THING_FLAVOUR}\n"
+            "variations:\n  big: {group: size, default: true}\n  small: {group: size}\n",
+            "broken": "alias: broken\nuid: '1'\ntags: [get, broken\n",
+            "no-tags": "alias: no-tags\nuid: '2'\n",
+        },
+    )
+    assert cli("repo", "add", str(root))[0] == 0
+    return root
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    code, out, _ = cli(command, "--help")
+    assert code == 0
+    assert out.startswith("usage: cm-snakemake " + command)
+    assert cli("help", command)[1] == out
+
+
+def test_main_help_and_unknown_command() -> None:
+    code, out, _ = cli("--help")
+    assert code == 0 and all(c in out for c in COMMANDS)
+    code, _, err = cli("frobnicate")
+    assert code == 1 and "unknown command 'frobnicate'" in err
+    assert cli()[0] == 1
+
+
+def test_find_prints_paths_in_cm_order(demo: Path) -> None:
+    code, out, _ = cli("find", "script", "--tags=get,thing")
+    assert code == 0
+    assert out.splitlines() == [str(demo.resolve() / "script" / "get-thing")]
+    code, out, _ = cli("find", "get thing _small", "--json")
+    assert json.loads(out)[0]["alias"] == "get-thing"
+
+
+def test_unreadable_scripts_are_named_on_stderr(demo: Path) -> None:
+    code, _, err = cli("find", "--tags=get,thing")
+    assert code == 0
+    broken = demo.resolve() / "script" / "broken" / "_cm.yaml"
+    assert f"{broken}:4: broken YAML" in err
+    assert "while parsing a flow sequence that starts at line 3" in err
+    assert "required key 'tags' is missing" in err
+
+
+def test_show_broken_yaml_names_file_and_line(demo: Path) -> None:
+    code, out, err = cli("show", "script", "broken")
+    assert code == 1
+    assert "script 'broken' cannot be read" in err
+    assert "broken/_cm.yaml:4: broken YAML" in err
+    code, out, _ = cli("repo", "check", "demo")
+    assert code == 1
+    assert "broken/_cm.yaml:4: broken YAML" in out
+    assert "no-tags/_cm.yaml: the required key 'tags' is missing" in out
+    assert "3 scripts in 1 repositories: 1 usable, 2 unreadable" in out
+
+
+def test_show_describes_variations_groups_and_input_mapping(demo: Path) -> None:
+    code, out, _ = cli("show", "script", "get-thing")
+    assert code == 0
+    assert "group size: _big (default), _small" in out
+    assert "--flavour -> CM_THING_FLAVOUR" in out
+    code, out, _ = cli("show", "get-thing", "--json")
+    assert json.loads(out)["variations"]["big"]["is_default"] is True
+
+
+def test_ambiguous_show_lists_candidates() -> None:
+    code, _, err = cli("show", "detect")
+    assert code == 1
+    assert "'detect' matches" not in err  # a single word is an alias, not tags
+    code, _, err = cli("show", "detect info")
+    assert code == 1
+    assert "matches 2 scripts" in err and "detect-os" in err and "detect-cpu" in err
+    assert "cm-snakemake show script" in err
+
+
+def test_unknown_tag_gets_suggestions() -> None:
+    code, _, err = cli("find", "--tags=detect,cpuu")
+    assert code == 1
+    assert "unknown tag 'cpuu'" in err
+    assert "did you mean one of these tags: cpu" in err
+    assert "detect-cpu" in err
+
+
+def test_conflicting_tags() -> None:
+    code, _, err = cli("find", "detect,os,-os")
+    assert code == 1
+    assert "tag 'os' is requested both as 'os' and as '-os'" in err
+
+
+def test_misspelled_flag_is_reported() -> None:
+    code, _, err = cli("find", "--tagz=detect")
+    assert code == 1
+    assert "--tagz (did you mean --tags?)" in err
+
+
+def test_list_and_repo_list(demo: Path) -> None:
+    code, out, _ = cli("list", "script")
+    assert code == 0
+    assert "detect-os" in out and "get-thing" in out
+    code, out, _ = cli("repo", "list", "--json")
+    rows = json.loads(out)
+    assert [r["alias"] for r in rows] == ["cm-snakemake", "demo"]
+    assert rows[0]["bundled"] is True
+    assert cli("repo", "rm", "demo")[0] == 0
+    assert "demo" not in cli("repo", "list")[1]
+
+
+def test_mlc_repository_through_the_cli() -> None:
+    code, out, _ = cli("repo", "add", str(DATA / "mlc-repo"))
+    assert code == 0 and "(mlc dialect): 3 scripts, 0 unreadable" in out
+    code, out, _ = cli("find", "get mlc-tool _path.x")
+    assert out.strip().endswith("get-mlc-tool")
+    code, out, _ = cli("show", "get-mlc-tool", "--json")
+    meta = json.loads(out)
+    assert meta["dialect"] == "mlc" and meta["default_version"] == "20.10"
+
+
+def test_run_refuses_what_it_cannot_run_yet(demo: Path) -> None:
+    code, _, err = cli("run", "get thing")
+    assert code == 1
+    assert "'demo:get-thing' uses variations" in err
+
+
+def test_run_detect_os_for_real() -> None:
+    code, out, err = cli("run", "detect os")
+    assert code == 0, err
+    env = dict(line.split("=", 1) for line in out.splitlines())
+    assert env["CM_HOST_OS_TYPE"] == sys.platform.rstrip("0123456789")
+    assert env["CM_HOST_PLATFORM_FLAVOR"] == os.uname().machine
+    if Path("/etc/os-release").is_file():
+        fields = dict(
+            line.split("=", 1)
+            for line in Path("/etc/os-release").read_text().splitlines()
+            if "=" in line
+        )
+        assert env["CM_HOST_OS_FLAVOR"] == fields["ID"].strip('"').lower()
+    assert all(
+        k.startswith(("CM_HOST_OS_", "CM_HOST_PLATFORM_", "CM_HOST_PYTHON_", "CM_HOST_SYSTEM_NAME"))
+        for k in env
+    )
+
+
+def test_run_detect_cpu_runs_its_dependency() -> None:
+    code, out, err = cli("run", "detect,cpu", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["deps"] == ["detect,os"]
+    assert result["new_env"]["CM_HOST_CPU_TOTAL_LOGICAL_CORES"] == str(os.cpu_count())
+    assert not any(k.startswith("CM_HOST_OS_") for k in result["new_env"])
+
+
+def test_failing_script_exits_2(make_repo: RepoMaker) -> None:
+    root = make_repo(
+        "failing",
+        {"fail": "alias: fail\nuid: 'f000000000000000'\ntags: [fail]\n"},
+        files={"fail/run.sh": "echo about to fail\nexit 7\n"},
+    )
+    cli("repo", "add", str(root))
+    code, _, err = cli("run", "fail")
+    assert code == 2
+    assert "script 'failing:fail' failed in native script run.sh" in err
+    assert "exit code 7" in err
+
+
+def test_console_scripts_are_installed() -> None:
+    for name in ("cm-snakemake", "cmsm"):
+        exe = shutil.which(name) or str(Path(sys.executable).parent / name)
+        done = subprocess.run(
+            [exe, "find", "detect,os"], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("detect-os")
