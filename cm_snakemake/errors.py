@@ -10,8 +10,9 @@ Two families, as in doit: *user errors* (bad meta, unknown tags, bad flags; exit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from ._record import Record
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,12 +37,14 @@ EXIT_USER_ERROR = 1
 EXIT_SCRIPT_FAILED = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Where:
+class Where(Record):
     """A place in a file: the path and, where known, the 1-based line."""
 
-    path: str
-    line: int | None = None
+    __slots__ = ("line", "path")
+
+    def __init__(self, path: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}" if self.line else self.path

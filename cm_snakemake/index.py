@@ -1,72 +1,85 @@
 """The script index: every script of every registered repository, persisted and never stale.
 
 CM keeps an ``index.json`` that goes stale when a meta file changes behind its back. Ours
-stores, per repository, a pickle of each script's summary and typed meta together with the
+keeps, per repository, a snapshot of each script's summary and typed meta together with the
 *signature* of its meta files (name, size, mtime and inode). Each load re-checks every
 signature with a ``stat`` (a few milliseconds for hundreds of scripts) and re-reads only the
 scripts whose files changed, appeared or vanished, so the index is always current.
 
-The persisted file is an accelerator only: when it is missing, unreadable, from another
-version or cannot be written, the index is rebuilt in memory and work goes on.
+Typed metas (pickled) live in a second snapshot per repository, read only when a command
+needs the full meta of a script. Both snapshots are accelerators only: when one is missing,
+unreadable, made by other code or cannot be written, what it held is rebuilt from the files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-import pickle
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+import zlib
 
+from ._record import Record
+from ._snapshot import file_signature, load_snapshot, save_snapshot
+from .dialect import Dialect
 from .errors import CMSnakemakeError, MetaError, Where
-from .meta import Dialect, MetaWarning, ScriptMeta, build_script_meta
-from .metafile import load_meta_files
 from .reporting import NullReporter, Reporter
 from .repos import Registry, Repository
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from .meta import ScriptMeta
+
 __all__ = ["ScriptEntry", "ScriptIndex"]
 
-_FORMAT = 3  # bump when the pickle layout changes
-
-
-def _builder_fingerprint() -> str:
-    """Hash the source of the modules that turn meta files into entries.
-
-    A persisted index made by other code (an upgrade, an edited checkout) is rebuilt.
-    """
-    digest = hashlib.sha1(usedforsecurity=False)
-    here = Path(__file__).resolve().parent
-    for name in ("index.py", "meta.py", "metafile.py", "_frozen.py"):
-        digest.update((here / name).read_bytes())
-    return f"{_FORMAT}-{digest.hexdigest()[:16]}"
-
-
-_FINGERPRINT = _builder_fingerprint()
 _META_FILES = {Dialect.CM: ("_cm.yaml", "_cm.json"), Dialect.MLC: ("meta.yaml",)}
+_BUILDER_MODULES = ("index.py", "meta.py", "metafile.py", "_frozen.py", "dialect.py")
 
 Signature = tuple[tuple[str, int, int, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ScriptEntry:
-    """What search needs to know about a script, cheap to load for hundreds of them."""
+def _snapshot_tag() -> str:
+    """Identify the code that builds entries: a snapshot made by other code is rebuilt.
 
-    alias: str
-    uid: str
-    tags: tuple[str, ...]
-    variations: tuple[str, ...]
-    sort: int
-    path: str
-    repo: str
-    dialect: Dialect
-    warnings: tuple[str, ...] = ()
-    error: str | None = None
-    """Set when the meta cannot be read; such an entry is never a search result."""
+    The sizes and modification times of the builder modules change with every upgrade and
+    every edit of a checkout; reading them costs a few ``stat`` calls.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    parts = [f"{s}:{m}" for _, s, m, _ in file_signature(here, _BUILDER_MODULES)]
+    return "cm-snakemake index 4 " + " ".join(parts)
+
+
+class ScriptEntry(Record):
+    """What search needs to know about a script, cheap to load for hundreds of them.
+
+    ``error`` is set when the meta cannot be read; such an entry is never a search result.
+    """
+
+    __slots__ = ("alias", "dialect", "error", "path", "repo", "sort", "tags", "uid",
+                 "variations", "warnings")  # fmt: skip
+
+    def __init__(  # noqa: PLR0913 - the fields of the record
+        self,
+        alias: str,
+        uid: str,
+        tags: tuple[str, ...],
+        variations: tuple[str, ...],
+        sort: int,
+        path: str,
+        repo: str,
+        dialect: Dialect,
+        warnings: tuple[str, ...] = (),
+        error: str | None = None,
+    ) -> None:
+        self.alias = alias
+        self.uid = uid
+        self.tags = tags
+        self.variations = variations
+        self.sort = sort
+        self.path = path
+        self.repo = repo
+        self.dialect = dialect
+        self.warnings = warnings
+        self.error = error
 
     @property
     def tag_set(self) -> frozenset[str]:
@@ -77,26 +90,30 @@ class ScriptEntry:
         """``repo:alias``, the unambiguous name of the script."""
         return f"{self.repo}:{self.alias}"
 
+    def to_plain(self) -> tuple[object, ...]:
+        """Return the entry as plain data (for the snapshot)."""
+        return (self.alias, self.uid, self.tags, self.variations, self.sort, self.path,
+                self.repo, str(self.dialect), self.warnings, self.error)  # fmt: skip
 
-@dataclass(slots=True)
-class _Stored:
-    signature: Signature
-    entry: ScriptEntry
-    meta_blob: bytes | None
+    @classmethod
+    def from_plain(cls, data: tuple[object, ...]) -> ScriptEntry:
+        alias, uid, tags, variations, sort, path, repo, dialect, warnings, error = data
+        return cls(alias, uid, tags, variations, sort, path, repo, Dialect(dialect),  # type: ignore[arg-type]
+                   warnings, error)  # type: ignore[arg-type]  # fmt: skip
 
 
-def _signature(script_dir: str, names: Sequence[str]) -> Signature:
-    sig = []
-    for name in names:
-        try:
-            st = os.stat(os.path.join(script_dir, name))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        sig.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
-    return tuple(sig)
+# What is read per script folder: (signature, entry as plain data, pickled typed meta or None)
+_Stored = tuple[Signature, tuple[object, ...], bytes | None]
 
 
 def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
+    # The typed-meta modules cost tens of milliseconds to import; a warm index never needs them.
+    import pickle
+    from pathlib import Path
+
+    from .meta import MetaWarning, build_script_meta
+    from .metafile import load_meta_files
+
     files = [Path(script_dir, name) for name, *_ in sig]
     dialect = Dialect.MLC if sig[0][0] == "meta.yaml" else Dialect.CM
     dir_name = os.path.basename(script_dir)
@@ -106,26 +123,16 @@ def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
             raw, path=script_dir, meta_files=tuple(map(str, files)), dialect=dialect
         )
     except MetaError as exc:
-        entry = ScriptEntry(
-            alias=dir_name, uid="", tags=(), variations=(), sort=0, path=script_dir,
-            repo=repo.alias, dialect=dialect, error=exc.render(),
-        )  # fmt: skip
-        return _Stored(sig, entry, None)
+        entry = ScriptEntry(dir_name, "", (), (), 0, script_dir, repo.alias, dialect,
+                            error=exc.render())  # fmt: skip
+        return sig, entry.to_plain(), None
     texts = tuple([*notes, *map(str, warnings)])
     if meta.alias != dir_name:
-        texts += (
-            str(
-                MetaWarning(
-                    Where(str(files[0])),
-                    f"alias '{meta.alias}' differs from its folder name '{dir_name}'",
-                )
-            ),
-        )
-    entry = ScriptEntry(
-        alias=meta.alias, uid=meta.uid, tags=meta.tags, variations=tuple(meta.variations),
-        sort=meta.sort, path=script_dir, repo=repo.alias, dialect=dialect, warnings=texts,
-    )  # fmt: skip
-    return _Stored(sig, entry, pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL))
+        message = f"alias '{meta.alias}' differs from its folder name '{dir_name}'"
+        texts += (str(MetaWarning(Where(str(files[0])), message)),)
+    entry = ScriptEntry(meta.alias, meta.uid, meta.tags, tuple(meta.variations), meta.sort,
+                        script_dir, repo.alias, dialect, texts)  # fmt: skip
+    return sig, entry.to_plain(), pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class ScriptIndex:
@@ -135,18 +142,22 @@ class ScriptIndex:
         self,
         repos: Sequence[Repository],
         *,
-        cache_dir: Path | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         reporter: Reporter | None = None,
     ) -> None:
         self.repos = list(repos)
-        self.cache_dir = cache_dir
+        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
         self.reporter = reporter or NullReporter()
-        self._stored: dict[str, _Stored] = {}
+        self._repo_of: dict[str, Repository] = {}
+        self._sigs: dict[str, Signature] = {}
+        self._blobs: dict[str, bytes | None] = {}
+        self._blob_files_read: set[str] = set()
         self._metas: dict[str, ScriptMeta] = {}
         self.reread = 0
+        self.entries: list[ScriptEntry] = []
+        self._tag = _snapshot_tag()
         for repo in self.repos:
             self._load_repo(repo)
-        self.entries = [s.entry for s in self._stored.values()]
         self.duplicate_uids = self._find_duplicate_uids()
 
     @classmethod
@@ -155,75 +166,71 @@ class ScriptIndex:
     ) -> ScriptIndex:
         """Open the index of every registered repository, persisted under the home folder."""
         registry = registry or Registry()
-        return cls(registry.repositories(), cache_dir=registry.home / "index", reporter=reporter)
+        return cls(registry.repositories(), cache_dir=registry.index_dir, reporter=reporter)
 
-    # -- persistence -------------------------------------------------------------------------
-
-    def _cache_file(self, repo: Repository) -> Path | None:
+    def _snapshot_file(self, repo: Repository, kind: str) -> str | None:
         if self.cache_dir is None:
             return None
-        digest = hashlib.sha1(str(repo.root).encode(), usedforsecurity=False).hexdigest()[:16]
-        return self.cache_dir / f"{repo.alias.replace('/', '_')}-{digest}.pickle"
+        digest = zlib.crc32(repo.root.encode())
+        name = f"{repo.alias.replace('/', '_')}-{digest:08x}.{kind}.marshal"
+        return os.path.join(self.cache_dir, name)
 
-    def _read_cache(self, file: Path | None, repo: Repository) -> dict[str, _Stored]:
-        if file is None:
-            return {}
-        try:
-            with open(file, "rb") as fh:
-                data = pickle.load(fh)
-        except FileNotFoundError:
-            return {}
-        except Exception as exc:  # a corrupt accelerator is rebuilt, never trusted
-            self.reporter.note(f"rebuilding the script index of '{repo.alias}' ({exc})")
-            return {}
-        if not isinstance(data, dict) or data.get("format") != _FINGERPRINT:
-            return {}
-        if data.get("root") != str(repo.root) or data.get("alias") != repo.alias:
-            return {}
-        stored: dict[str, _Stored] = data["scripts"]
-        return stored
-
-    def _write_cache(
-        self, file: Path | None, repo: Repository, scripts: dict[str, _Stored]
-    ) -> None:
-        if file is None:
-            return
-        payload = {"format": _FINGERPRINT, "root": str(repo.root), "alias": repo.alias,
-                   "scripts": scripts}  # fmt: skip
-        tmp = file.with_name(f".{file.name}.{os.getpid()}")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, file)
-        except OSError as exc:
-            self.reporter.note(f"cannot save the script index to {file} ({exc.strerror})")
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+    def _read_snapshot(self, repo: Repository, kind: str) -> dict[str, tuple[object, ...]]:
+        file = self._snapshot_file(repo, kind)
+        data = load_snapshot(file, self._tag) if file else None
+        if isinstance(data, tuple) and data[:2] == (repo.root, repo.alias):
+            found: dict[str, tuple[object, ...]] = data[2]
+            return found
+        return {}
 
     def _load_repo(self, repo: Repository) -> None:
-        file = self._cache_file(repo)
-        old = self._read_cache(file, repo)
+        old = self._read_snapshot(repo, "entries")
         names = _META_FILES[repo.dialect]
-        alt = _META_FILES[Dialect.MLC if repo.dialect is Dialect.CM else Dialect.CM]
-        new: dict[str, _Stored] = {}
+        alt = _META_FILES[Dialect.MLC if repo.dialect == Dialect.CM else Dialect.CM]
+        new: dict[str, tuple[Signature, tuple[object, ...]]] = {}
+        fresh: dict[str, bytes | None] = {}
         reread = 0
         with os.scandir(repo.scripts_dir) as it:
             dirs = sorted(e.path for e in it if e.is_dir() and not e.name.startswith("."))
         for script_dir in dirs:
-            sig = _signature(script_dir, names) or _signature(script_dir, alt)
+            sig = file_signature(script_dir, names) or file_signature(script_dir, alt)
             if not sig:
                 continue
             prev = old.get(script_dir)
-            if prev is not None and prev.signature == sig:
-                new[script_dir] = prev
+            if prev is not None and prev[0] == sig:
+                new[script_dir] = prev  # type: ignore[assignment]
             else:
-                new[script_dir] = _read_script(repo, script_dir, sig)
+                _, plain, fresh[script_dir] = _read_script(repo, script_dir, sig)
+                new[script_dir] = (sig, plain)
                 reread += 1
         self.reread += reread
+        for script_dir, (sig, plain) in new.items():
+            self.entries.append(ScriptEntry.from_plain(plain))
+            self._sigs[script_dir] = sig
+            self._repo_of[script_dir] = repo
+        self._blobs.update(fresh)
         if reread or new.keys() != old.keys():
-            self._write_cache(file, repo, new)
-        self._stored.update(new)
+            self._save(repo, new, fresh)
+
+    def _save(
+        self,
+        repo: Repository,
+        entries: dict[str, tuple[Signature, tuple[object, ...]]],
+        fresh: dict[str, bytes | None],
+    ) -> None:
+        """Write both snapshots of ``repo``; typed metas are merged with the stored ones."""
+        entries_file = self._snapshot_file(repo, "entries")
+        metas_file = self._snapshot_file(repo, "metas")
+        if entries_file is None or metas_file is None:
+            return
+        metas = self._read_snapshot(repo, "metas") if len(fresh) < len(entries) else {}
+        stored = {d: (sig, fresh[d] if d in fresh else metas.get(d, (None, None))[1])
+                  for d, (sig, _) in entries.items()}  # fmt: skip
+        for file, data in ((metas_file, stored), (entries_file, entries)):
+            problem = save_snapshot(file, self._tag, (repo.root, repo.alias, data))
+            if problem:
+                self.reporter.note(f"cannot save the script index to {file} ({problem})")
+                return
 
     def _find_duplicate_uids(self) -> dict[str, list[ScriptEntry]]:
         """Return ``uid -> entries`` for uids that several scripts claim.
@@ -253,14 +260,27 @@ class ScriptIndex:
         return [e for e in self.entries if e.error is not None]
 
     def meta(self, entry: ScriptEntry) -> ScriptMeta:
-        """Return the typed meta of ``entry`` (raises :class:`MetaError` for a broken one)."""
+        """Return the typed meta of ``entry`` (raises for an unreadable one)."""
         cached = self._metas.get(entry.path)
         if cached is not None:
             return cached
-        stored = self._stored[entry.path]
-        if stored.meta_blob is None:
-            raise CMSnakemakeError(entry.error or f"{entry.path}: unreadable meta")
-        meta: ScriptMeta = pickle.loads(stored.meta_blob)
+        if entry.error is not None:
+            raise CMSnakemakeError(entry.error)
+        repo = self._repo_of[entry.path]
+        if entry.path not in self._blobs and repo.root not in self._blob_files_read:
+            self._blob_files_read.add(repo.root)
+            for script_dir, (sig, blob) in self._read_snapshot(repo, "metas").items():
+                if sig == self._sigs.get(script_dir) and script_dir not in self._blobs:
+                    self._blobs[script_dir] = blob  # type: ignore[assignment]
+        blob = self._blobs.get(entry.path)
+        if blob is None:  # not in the snapshot (or a stale one): read the files again
+            _, _, blob = _read_script(repo, entry.path, self._sigs[entry.path])
+            if blob is None:
+                raise CMSnakemakeError(f"{entry.path}: the meta changed while being read")
+            self._blobs[entry.path] = blob
+        import pickle
+
+        meta: ScriptMeta = pickle.loads(blob)
         self._metas[entry.path] = meta
         return meta
 

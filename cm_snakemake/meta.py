@@ -19,10 +19,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
-from enum import Enum, StrEnum
 from typing import Any
 
 from ._frozen import EMPTY, FrozenMap, freeze
+from .dialect import Dialect
 from .errors import MetaError, Where
 from .metafile import KeyedDict
 
@@ -42,17 +42,6 @@ __all__ = [
 EnvValue = str | tuple[str, ...]
 Conditions = FrozenMap[str, tuple[str, ...]]
 DEP_LISTS = ("deps", "prehook_deps", "posthook_deps", "post_deps")
-
-
-class Dialect(StrEnum):
-    """The two meta dialects: CM (``_cm.yaml``/``_cm.json``, ``CM_``) and MLC (``meta.yaml``)."""
-
-    CM = "cm"
-    MLC = "mlc"
-
-    @property
-    def env_prefix(self) -> str:
-        return "CM_" if self is Dialect.CM else "MLC_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,7 +550,7 @@ def build_script_meta(
         sort = int(float(sort_text))
     except ValueError:
         raise rd.fail(raw, "sort", f"'{sort_text}' is not a number") from None
-    min_version = rd.text(raw, "min_mlc_version" if dialect is Dialect.MLC else "min_cm_version")
+    min_version = rd.text(raw, "min_mlc_version" if dialect == Dialect.MLC else "min_cm_version")
     meta = ScriptMeta(
         **_patch_fields(rd, raw, "the script"),
         alias=rd.text(raw, "alias") or "",
@@ -645,8 +634,6 @@ def to_jsonable(value: Any, *, semantic: bool = False) -> Any:
             for f in fields(value)
             if not (semantic and f.name in _NON_SEMANTIC)
         }
-    if isinstance(value, Enum):
-        return value.value
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v, semantic=semantic) for k, v in value.items()}
     if isinstance(value, tuple | list):

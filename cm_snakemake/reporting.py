@@ -7,7 +7,10 @@ tests install :class:`RecordingReporter`, and library users get :class:`NullRepo
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 __all__ = ["ConsoleReporter", "NullReporter", "RecordingReporter", "Reporter"]
 

@@ -11,23 +11,32 @@ Where nothing matches, the error says why and suggests close tags and scripts.
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import re
-from typing import TYPE_CHECKING
-
 from .errors import AmbiguousScript, MetaError, NoScriptFound, Where
 from .reporting import NullReporter, Reporter
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .index import ScriptEntry, ScriptIndex
     from .tags import TagQuery
 
-__all__ = ["ArtifactRef", "find_scripts", "has_variation", "select_script"]
+__all__ = ["ArtifactRef", "find_scripts", "has_variation", "is_uid", "select_script"]
 
-_UID = re.compile(r"^[0-9a-f]{16}$")
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_uid(text: str) -> bool:
+    return len(text) == 16 and set(text.lower()) <= _HEX
+
+
+def _glob_match(name: str, pattern: str) -> bool:
+    """fnmatch for patterns with wildcards; plain equality (and no ``re`` import) otherwise."""
+    if not any(c in pattern for c in "*?["):
+        return name == pattern
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 class ArtifactRef:
@@ -40,17 +49,17 @@ class ArtifactRef:
         if ":" in text:
             self.repo, rest = text.split(":", 1)
         parts = [p.strip() for p in rest.split(",") if p.strip()]
-        uids = [p for p in parts if _UID.match(p.lower())]
+        uids = [p for p in parts if is_uid(p)]
         self.uid = uids[0].lower() if uids else None
         names = [p for p in parts if p not in uids]
         self.alias = names[0] if names else None
 
     def matches(self, entry: ScriptEntry) -> bool:
-        if self.repo is not None and not fnmatch.fnmatchcase(entry.repo, self.repo):
+        if self.repo is not None and not _glob_match(entry.repo, self.repo):
             return False
         if self.uid is not None:  # a uid on both sides decides alone
             return entry.uid == self.uid
-        return self.alias is None or fnmatch.fnmatchcase(entry.alias, self.alias)
+        return self.alias is None or _glob_match(entry.alias, self.alias)
 
 
 def has_variation(variations: Sequence[str], name: str) -> bool:
@@ -122,6 +131,8 @@ def select_script(
 
 
 def _no_match(index: ScriptIndex, query: TagQuery, artifact: str | None) -> NoScriptFound:
+    import difflib
+
     known = index.all_tags()
     unknown = [t for t in query.tags if t not in known]
     close_tags: list[str] = []
@@ -148,6 +159,8 @@ def _no_match(index: ScriptIndex, query: TagQuery, artifact: str | None) -> NoSc
 
 
 def _close_scripts(index: ScriptIndex, query: TagQuery, artifact: str | None) -> list[str]:
+    import difflib
+
     usable = index.usable()
     names = {e.alias: e for e in usable}
     probe = artifact or "-".join(query.tags)
@@ -163,6 +176,8 @@ def _close_scripts(index: ScriptIndex, query: TagQuery, artifact: str | None) ->
 def _no_variation(
     query: TagQuery, artifact: str | None, found: list[ScriptEntry], wanted: list[str]
 ) -> NoScriptFound:
+    import difflib
+
     lines = []
     close: list[str] = []
     for entry in sorted(found, key=lambda e: (e.sort, e.path))[:8]:

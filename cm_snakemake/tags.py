@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
+from ._record import Record
 from .errors import TagConflict
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -29,14 +28,22 @@ def split_tags(text: str | Iterable[str]) -> list[str]:
     return [t.strip() for p in parts for t in p.split(",") if t.strip()]
 
 
-@dataclass(frozen=True, slots=True)
-class TagQuery:
+class TagQuery(Record):
     """A parsed request. Order is kept: variation order matters to CM."""
 
-    tags: tuple[str, ...] = ()
-    not_tags: tuple[str, ...] = ()
-    variations: tuple[str, ...] = ()
-    excluded: tuple[str, ...] = ()
+    __slots__ = ("excluded", "not_tags", "tags", "variations")
+
+    def __init__(
+        self,
+        tags: tuple[str, ...] = (),
+        not_tags: tuple[str, ...] = (),
+        variations: tuple[str, ...] = (),
+        excluded: tuple[str, ...] = (),
+    ) -> None:
+        self.tags = tags
+        self.not_tags = not_tags
+        self.variations = variations
+        self.excluded = excluded
 
     @classmethod
     def parse(cls, text: str | Iterable[str]) -> TagQuery:

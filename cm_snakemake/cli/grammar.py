@@ -14,29 +14,24 @@ then reports any flag nothing used, with a "did you mean" for misspellings.
 
 from __future__ import annotations
 
-import difflib
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 from ..errors import CMSnakemakeError, UsageError
-from ..metafile import load_yaml_file
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from typing import Any
 
 __all__ = ["Args", "parse_args"]
 
 
-@dataclass
 class Args:
     """Parsed command line: positional words, nested flags and the unparsed rest."""
 
-    positional: list[str] = field(default_factory=list)
-    flags: dict[str, Any] = field(default_factory=dict)
-    rest: list[str] = field(default_factory=list)
-    used: set[str] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.positional: list[str] = []
+        self.flags: dict[str, Any] = {}
+        self.rest: list[str] = []
+        self.used: set[str] = set()
 
     def take(self, key: str, default: Any = None) -> Any:
         """Return flag ``key`` (or ``default``) and mark it as used."""
@@ -70,6 +65,8 @@ class Args:
         unknown = [k for k in self.flags if k not in known]
         if not unknown:
             return
+        import difflib
+
         lines = []
         for key in unknown:
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
@@ -110,6 +107,11 @@ def _parse_flag(arg: str) -> tuple[list[str], Any]:
 
 
 def _load_input_file(arg: str) -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    from ..metafile import load_yaml_file
+
     path = Path(arg[1:])
     if not path.is_file():
         raise UsageError(f"input file '{path}' does not exist")

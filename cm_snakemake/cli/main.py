@@ -6,59 +6,68 @@ becomes a message on standard error and its exit code (1 user error, 2 script fa
 
 from __future__ import annotations
 
+import importlib
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
 
 from .. import __version__
 from ..errors import EXIT_OK, EXIT_USER_ERROR, CMSnakemakeError, UsageError
 from ..reporting import ConsoleReporter
 from .grammar import Args, parse_args
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import TextIO
 
 __all__ = ["Command", "Context", "main"]
 
 
-@dataclass
 class Context:
     """What every command gets: its output streams and the reporter."""
 
-    out: TextIO
-    err: TextIO
-    reporter: ConsoleReporter
+    __slots__ = ("err", "out", "reporter")
+
+    def __init__(self, out: TextIO, err: TextIO, reporter: ConsoleReporter) -> None:
+        self.out = out
+        self.err = err
+        self.reporter = reporter
 
 
-@dataclass(frozen=True)
 class Command:
-    """A sub-command: its function, one-line summary and full help text."""
+    """A sub-command: its function and full help text."""
 
-    run: Callable[[Args, Context], int]
-    summary: str
-    usage: str
+    __slots__ = ("run", "usage")
 
-
-def _commands() -> dict[str, Command]:
-    from . import repo_cmd, run_cmd, script_cmd
-
-    return {
-        "find": script_cmd.FIND,
-        "list": script_cmd.LIST,
-        "show": script_cmd.SHOW,
-        "run": run_cmd.RUN,
-        "repo": repo_cmd.REPO,
-    }
+    def __init__(self, run: Callable[[Args, Context], int], usage: str) -> None:
+        self.run = run
+        self.usage = usage
 
 
-def _main_help(commands: dict[str, Command]) -> str:
+# name -> (module, attribute, summary). Modules are imported only when their command runs,
+# which keeps start-up (and so every `find`) fast.
+_COMMANDS = {
+    "find": ("script_cmd", "FIND", "find scripts by tags or alias and print their paths"),
+    "list": ("script_cmd", "LIST", "list scripts with their tags"),
+    "show": ("script_cmd", "SHOW", "show a script: variations, groups, defaults, deps, inputs"),
+    "run": ("run_cmd", "RUN", "run a script with its dependencies and print its exports"),
+    "repo": ("repo_cmd", "REPO", "register, list, remove and check script repositories"),
+}
+
+
+def _command(name: str) -> Command:
+    module, attr, _ = _COMMANDS[name]
+    command: Command = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+    return command
+
+
+def _main_help() -> str:
     lines = [
         "usage: cm-snakemake <command> [script] [TAGS or ALIAS] [--flags]",
         "",
         "Run MLCommons CM automation scripts, compiled into Snakemake workflows.",
         "",
         "commands:",
-        *(f"  {name:<8} {cmd.summary}" for name, cmd in commands.items()),
+        *(f"  {name:<8} {summary}" for name, (_, _, summary) in _COMMANDS.items()),
         "",
         "Flags follow CM's grammar: --key=value, --key, --key-, --env.KEY=V,",
         "--adr.NAME.version_min=3.9, --key,=a,b and @input.json / @input.yaml.",
@@ -74,7 +83,6 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
     err = err or sys.stderr
-    commands = _commands()
     try:
         args = parse_args(argv)
         verbose = args.take_bool("verbose") or args.take_bool("v")
@@ -84,18 +92,18 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             return EXIT_OK
         if not args.positional or args.positional[0] == "help":
             topic = args.positional[1] if len(args.positional) > 1 else None
-            if topic in commands:
-                print(commands[topic].usage, file=out)
+            if topic in _COMMANDS:
+                print(_command(topic).usage, file=out)
                 return EXIT_OK
-            print(_main_help(commands), file=out)
+            print(_main_help(), file=out)
             return EXIT_OK if (args.positional or args.take_bool("help")) else EXIT_USER_ERROR
         name = args.positional.pop(0)
-        command = commands.get(name)
-        if command is None:
+        if name not in _COMMANDS:
             raise UsageError(
                 f"unknown command '{name}'",
-                hint="Commands: " + ", ".join(commands) + ". Run 'cm-snakemake --help'.",
+                hint="Commands: " + ", ".join(_COMMANDS) + ". Run 'cm-snakemake --help'.",
             )
+        command = _command(name)
         if args.take_bool("help"):
             print(command.usage, file=out)
             return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
@@ -25,11 +24,11 @@ def _add(args: Args, ctx: Context, registry: Registry) -> int:
             raise UsageError("give either a path or --package, not both")
         path = package_path(package)
     elif len(args.positional) == 1:
-        path = Path(args.positional[0])
+        path = args.positional[0]
     else:
         raise UsageError("repo add needs one path", hint="Example: cm-snakemake repo add ~/my-repo")
     repo = registry.add(path)
-    index = ScriptIndex([repo], cache_dir=registry.home / "index", reporter=ctx.reporter)
+    index = ScriptIndex([repo], cache_dir=registry.index_dir, reporter=ctx.reporter)
     warnings = sum(len(e.warnings) for e in index)
     print(
         f"registered '{repo.alias}' ({repo.dialect.value} dialect): {len(index.usable())} "
@@ -77,7 +76,7 @@ def _check(args: Args, ctx: Context, registry: Registry) -> int:
         repos = [r for r in repos if r.alias in wanted or str(r.root) in wanted]
         if not repos:
             raise UsageError(f"no registered repository {', '.join(sorted(wanted))}")
-    index = ScriptIndex(repos, cache_dir=registry.home / "index", reporter=ctx.reporter)
+    index = ScriptIndex(repos, cache_dir=registry.index_dir, reporter=ctx.reporter)
     warnings = 0
     for entry in index:
         if entry.error:
@@ -110,7 +109,6 @@ def _repo(args: Args, ctx: Context) -> int:
 
 REPO = Command(
     _repo,
-    "register, list, remove and check script repositories",
     """usage: cm-snakemake repo add PATH | --package=NAME
        cm-snakemake repo list [--json]
        cm-snakemake repo rm ALIAS|PATH

@@ -42,7 +42,6 @@ def _run(args: Args, ctx: Context) -> int:
 
 RUN = Command(
     _run,
-    "run a script with its dependencies and print the env it exports",
     """usage: cm-snakemake run [script] ALIAS | "TAGS" [--env.KEY=VALUE ...] [--json]
 
 Run the script that matches the request, after its dependencies, and print the env keys it

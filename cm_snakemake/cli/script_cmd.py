@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import re
-from typing import TYPE_CHECKING
-
 from ..errors import EXIT_OK, UsageError
 from ..index import ScriptEntry, ScriptIndex
-from ..meta import ScriptMeta, to_jsonable
-from ..search import find_scripts, select_script
+from ..search import find_scripts, is_uid, select_script
 from ..tags import TagQuery
 from .main import Command, Context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..meta import ScriptMeta
     from .grammar import Args
 
 __all__ = ["FIND", "LIST", "SHOW", "open_index", "request_from"]
 
-_ALIAS_UID = re.compile(r"^[^,\s]+,[0-9a-f]{16}$|^[0-9a-f]{16},[^,\s]+$")
 _MAX_BROKEN_SHOWN = 5
+
+
+def _is_alias_uid(word: str) -> bool:
+    """Whether ``word`` is ``alias,uid`` or ``uid,alias`` (a reference, not two tags)."""
+    parts = word.split(",")
+    return len(parts) == 2 and any(is_uid(p) for p in parts) and all(parts)
 
 
 def request_from(args: Args) -> tuple[TagQuery, str | None]:
@@ -37,7 +39,7 @@ def request_from(args: Args) -> tuple[TagQuery, str | None]:
         tags.append(flag)
     artifact = None
     for word in words:
-        if " " in word or ("," in word and not _ALIAS_UID.match(word)):
+        if " " in word or ("," in word and not _is_alias_uid(word)):
             tags.append(",".join(word.split()))
         elif artifact is None and not tags:
             artifact = word
@@ -80,6 +82,8 @@ def _find(args: Args, ctx: Context) -> int:
     args.check_consumed()
     found = find_scripts(open_index(ctx), query, artifact=artifact)
     if as_json:
+        import json
+
         print(json.dumps([_entry_json(e) for e in found], indent=1), file=ctx.out)
     else:
         for entry in found:
@@ -97,6 +101,8 @@ def _list(args: Args, ctx: Context) -> int:
     else:
         found = sorted(index.usable(), key=lambda e: (e.alias, e.repo))
     if as_json:
+        import json
+
         print(json.dumps([_entry_json(e) for e in found], indent=1), file=ctx.out)
         return EXIT_OK
     width = max((len(e.alias) for e in found), default=0)
@@ -174,6 +180,10 @@ def _show(args: Args, ctx: Context) -> int:
     entry = select_script(index, query, artifact=artifact, unique=True)
     meta = index.meta(entry)
     if as_json:
+        import json
+
+        from ..meta import to_jsonable
+
         print(json.dumps(to_jsonable(meta), indent=1), file=ctx.out)
     else:
         print(describe(entry, meta), file=ctx.out)
@@ -188,7 +198,6 @@ _REQUEST_HELP = """\
 
 FIND = Command(
     _find,
-    "find scripts by tags or alias and print their paths (CM order)",
     f"""usage: cm-snakemake find script [ALIAS | "TAGS"] [--tags=TAGS] [--json]
 
 Print the folder of every script that matches, ordered as CM orders them (meta 'sort',
@@ -199,7 +208,6 @@ then path).
 )
 LIST = Command(
     _list,
-    "list scripts with their tags",
     f"""usage: cm-snakemake list script [ALIAS | "TAGS"] [--tags=TAGS] [--json]
 
 List every script (or the matching ones) with its tags and repository.
@@ -209,7 +217,6 @@ List every script (or the matching ones) with its tags and repository.
 )
 SHOW = Command(
     _show,
-    "show a script's meta: variations, groups, defaults, deps, input mapping",
     f"""usage: cm-snakemake show script ALIAS | "TAGS" [--json]
 
 Show one script: identity, tags, variations with their groups and defaults, dependencies,

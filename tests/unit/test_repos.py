@@ -19,7 +19,7 @@ def test_cm_repository_with_prefix(make_repo: RepoMaker) -> None:
     root = make_repo("pre", {"s": "alias: s\nuid: '1'\ntags: [t]\n"}, prefix="repo")
     repo = open_repository(root)
     assert repo.dialect is Dialect.CM
-    assert repo.scripts_dir == root / "repo" / "script"
+    assert repo.scripts_dir == str(root.resolve() / "repo" / "script")
 
 
 def test_mlc_repository() -> None:
@@ -42,7 +42,8 @@ def test_registry_add_list_remove(home: Path, make_repo: RepoMaker) -> None:
     assert json.loads((home / "repos.json").read_text()) == [str(root.resolve())]
     repos = registry.repositories()
     assert [r.alias for r in repos] == ["cm-snakemake", "mine"]
-    assert repos[0].bundled and repos[0].root == BUNDLED_REPO_PATH
+    assert repos[0].bundled
+    assert repos[0].root == BUNDLED_REPO_PATH
     with pytest.raises(RepoError, match="already registered"):
         registry.add(root)
     assert registry.remove("mine") == str(root.resolve())
@@ -75,6 +76,6 @@ def test_a_vanished_repository_is_reported(make_repo: RepoMaker) -> None:
 
 
 def test_package_path() -> None:
-    assert package_path("json") == Path(sys.modules["json"].__file__ or "").parent
+    assert package_path("json") == str(Path(sys.modules["json"].__file__ or "").parent)
     with pytest.raises(RepoError, match="no installed Python package"):
         package_path("surely_not_installed_pkg_xyz")
