@@ -193,3 +193,26 @@ def test_console_scripts_are_installed() -> None:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("detect-os")
+
+
+def test_repo_add_by_python_package(
+    make_repo: RepoMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package that ships a CM repository (as cmx4mlops does) is registered by its name."""
+    site = tmp_path / "site"
+    package = site / "shipped_scripts"
+    make_repo(
+        "shipped",
+        {"hello": "alias: hello\nuid: 'abcdefabcdefabcd'\ntags: [hello]\n"},
+        prefix="repo",
+    )
+    site.mkdir()
+    (tmp_path / "shipped").rename(package)
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    code, out, err = cli("repo", "add", "--package=shipped_scripts")
+    assert code == 0, err
+    assert "registered 'shipped'" in out
+    assert cli("find", "hello")[1].strip() == str(package.resolve() / "repo" / "script" / "hello")
+    code, _, err = cli("repo", "add", "--package=no_such_package_xyz")
+    assert code == 1 and "no installed Python package named 'no_such_package_xyz'" in err
