@@ -639,3 +639,27 @@ def to_jsonable(value: Any, *, semantic: bool = False) -> Any:
     if isinstance(value, tuple | list):
         return [to_jsonable(v, semantic=semantic) for v in value]
     return value
+
+
+def dep_from_raw(raw: Mapping[str, Any], where: str = "a patched dependency") -> DepSpec:
+    """Build a :class:`DepSpec` from raw dependency data (used to re-type patched entries)."""
+    from .metafile import KeyedDict
+
+    keyed = KeyedDict(where)
+    keyed.update(raw)
+    return _dep(_Reader(where), keyed, where)
+
+
+def dep_to_raw(dep: DepSpec) -> dict[str, Any]:
+    """The raw form of ``dep`` (meta keys, defaults left out); ``inputs`` become top-level keys."""
+    from ._frozen import thaw
+
+    raw: dict[str, Any] = {}
+    defaults = DepSpec(tags="")
+    for f in fields(DepSpec):
+        value = getattr(dep, f.name)
+        if f.name == "inputs" or (value == getattr(defaults, f.name) and f.name != "tags"):
+            continue
+        raw[f.name] = thaw(value)
+    raw.update(thaw(dep.inputs))
+    return raw

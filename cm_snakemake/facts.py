@@ -1,0 +1,79 @@
+"""Host facts: what the detection scripts export on a machine, decided once before planning.
+
+The planner treats the exports of ``detect-os`` and ``detect-cpu`` as known values when facts
+are given, so OS-dependent branches are planned statically. Facts are collected by running
+the bundled detection scripts on the planning machine, or read from a file written by
+``cm-snakemake facts`` on the machines that will run the jobs. The plan records the facts it
+assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import CMSnakemakeError
+from .search import select_script
+from .tags import TagQuery
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .index import ScriptIndex
+    from .reporting import Reporter
+
+__all__ = ["FACT_SCRIPTS", "collect_facts", "load_facts", "save_facts"]
+
+FACT_SCRIPTS = ("detect-os", "detect-cpu")
+_FORMAT = 1
+
+
+def collect_facts(index: ScriptIndex, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Run the bundled detection scripts here; return the facts document."""
+    from .runtime.simple import SimpleRunner
+
+    runner = SimpleRunner(index, reporter=reporter)
+    scripts: dict[str, dict[str, str]] = {}
+    for alias in FACT_SCRIPTS:
+        entry = select_script(index, TagQuery(), artifact=f"cm-snakemake:{alias}")
+        result = runner.run(entry, TagQuery(), {})
+        scripts[alias] = {k: str(v) for k, v in result.new_env.items()}
+    return {
+        "format": _FORMAT,
+        "host": platform.node(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "scripts": scripts,
+    }
+
+
+def load_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a facts file written by :func:`save_facts`."""
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CMSnakemakeError(
+            f"facts file {file} does not exist",
+            hint="Write one with 'cm-snakemake facts --out=FILE' on the target machine.",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise CMSnakemakeError(f"facts file {file} cannot be read: {exc}") from None
+    scripts = data.get("scripts") if isinstance(data, dict) else None
+    if data.get("format") != _FORMAT or not isinstance(scripts, dict):
+        raise CMSnakemakeError(
+            f"facts file {file} is not a cm-snakemake facts file (format {_FORMAT})",
+            hint="Write it again with 'cm-snakemake facts --out=FILE'.",
+        )
+    return dict(data)
+
+
+def save_facts(facts: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a facts document atomically."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, file)
