@@ -167,7 +167,7 @@ def test_run_detect_cpu_runs_its_dependency() -> None:
     code, out, err = cli("run", "detect,cpu", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["deps"] == ["detect,os"]
+    assert result["deps"] == ["detect,os,host-facts"]
     assert result["new_env"]["CM_HOST_CPU_TOTAL_LOGICAL_CORES"] == str(os.cpu_count())
     assert not any(k.startswith("CM_HOST_OS_") for k in result["new_env"])
 
