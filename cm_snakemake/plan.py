@@ -47,12 +47,17 @@ def env_to_json(values: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class StaticDep:
-    """A dependency decided at plan time: an edge to node ``key``."""
+    """A dependency decided at plan time: an edge to node ``key``.
+
+    ``tags`` are the tags it is called with; ``declared`` the entry's tags before the
+    ``update_tags_*`` and ``inherit_variation_tags`` additions.
+    """
 
     list: str
     tags: str
     key: str
     names: tuple[str, ...] = ()
+    declared: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,11 @@ class ResidualDep:
 
 @dataclass(frozen=True, slots=True)
 class PlanNode:
-    """One run of one script."""
+    """One run of one script.
+
+    ``env`` is the env it receives from its caller; ``resolved_env`` the env after its own
+    meta, variations, versions and patches are applied, just before its dependencies run.
+    """
 
     key: str
     script: str
@@ -81,6 +90,7 @@ class PlanNode:
     versions: FrozenMap[str, str]
     cached: bool
     env: FrozenMap[str, Any]
+    resolved_env: FrozenMap[str, Any]
     const: FrozenMap[str, Any]
     inputs: FrozenMap[str, Any]
     add_deps_recursive: FrozenMap[str, Any]
@@ -123,7 +133,7 @@ class PlanNode:
         for name in ("variations", "explicit_variations", "why", "facts", "alternatives",
                      "new_env_keys"):  # fmt: skip
             values[name] = tuple(values.get(name, ()))
-        for name in ("versions", "env", "const", "inputs", "add_deps_recursive"):
+        for name in ("versions", "env", "resolved_env", "const", "inputs", "add_deps_recursive"):
             values[name] = freeze(values.get(name, {}))
         values["deps"] = tuple(deps)
         return cls(**values)

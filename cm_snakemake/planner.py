@@ -80,7 +80,7 @@ class CycleError(PlanError):
 class ScriptProvider(Protocol):
     """Where domain facts enter the planner: scripts, their metas and their file scans."""
 
-    def find(self, query: TagQuery) -> list[ScriptEntry]: ...
+    def find(self, query: TagQuery, artifact: str | None = None) -> list[ScriptEntry]: ...
 
     def meta(self, entry: ScriptEntry) -> ScriptMeta: ...
 
@@ -100,6 +100,7 @@ class _Call:
     why: str = "the request"
     path: tuple[str, ...] = ()
     local_env: dict[str, Any] = field(default_factory=dict)
+    artifact: str | None = None
 
 
 @dataclass
@@ -138,8 +139,15 @@ class Planner:
 
     # -- public ------------------------------------------------------------------------------
 
-    def plan(self, request: str | TagQuery, inputs: Mapping[str, Any] | None = None) -> Plan:
-        """Plan ``request`` (tags) with CLI-style ``inputs`` (``env``, ``adr``, versions, ...)."""
+    def plan(
+        self,
+        request: str | TagQuery,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        artifact: str | None = None,
+    ) -> Plan:
+        """Plan ``request`` (tags, and/or an ``artifact`` such as ``repo:alias``) with CLI-style
+        ``inputs`` (``env``, ``adr``, versions, ...)."""
         query = request if isinstance(request, TagQuery) else TagQuery.parse(request)
         inputs = dict(inputs or {})
         env = PEnv({k: _env_text(v) for k, v in dict(inputs.pop("env", {}) or {}).items()})
@@ -150,10 +158,10 @@ class Planner:
         self._nodes = {}
         self._exports = {}
         self._notes = []
-        call = _Call(query, env, const, inputs, adr, ad)
+        call = _Call(query, env, const, inputs, adr, ad, artifact=artifact)
         root, _ = self._plan_node(call)
         return Plan(
-            request=str(query),
+            request=" ".join(p for p in (artifact, str(query)) if p),
             root=root,
             nodes=FrozenMap(self._nodes),
             facts=freeze(self.facts),
@@ -163,7 +171,7 @@ class Planner:
     # -- one node ----------------------------------------------------------------------------
 
     def _select(self, call: _Call) -> tuple[ScriptEntry, list[ScriptEntry]]:
-        found = self.provider.find(call.query)
+        found = self.provider.find(call.query, call.artifact)
         return found[0], found[1:]
 
     def _plan_node(self, call: _Call) -> tuple[str, _Exports]:
@@ -232,6 +240,8 @@ class _NodeBuilder:
         self.versions = self._versions()
         self._input_patches()
         self.cached = self._cached()
+        self._default_version()
+        self.resolved_env = dict(self.env.items())
 
     # -- phases before the dependencies ------------------------------------------------------
 
@@ -319,16 +329,21 @@ class _NodeBuilder:
             raise PlanError(f"script '{self.meta.alias}': impossible version request: {problem}")
         if request.version and request.version in self.meta.versions:
             self._apply_patch(self.meta.versions[request.version], f"version '{request.version}'")
-        if not request.version and self.default_version:
-            chosen = clamp_default(self.default_version, request)
-            self._set(f"{self.prefix}VERSION", chosen)
-            sub = self.meta.versions.get(self.default_version)  # CM looks up the unclamped key
-            if sub is not None:
-                self._apply_patch(sub, f"version '{self.default_version}'")
-            request = VersionRequest(
-                chosen, values["version_min"], values["version_max"], values["version_max_usable"]
-            )
         return request
+
+    def _default_version(self) -> None:
+        """§3.9 step 1, after the input patches: the clamped ``default_version``."""
+        if self.versions.version or not self.default_version:
+            return
+        request = self.versions
+        chosen = clamp_default(self.default_version, request)
+        self._set(f"{self.prefix}VERSION", chosen)
+        sub = self.meta.versions.get(self.default_version)  # CM looks up the unclamped key
+        if sub is not None:
+            self._apply_patch(sub, f"version '{self.default_version}'")
+        self.versions = VersionRequest(
+            chosen, request.version_min, request.version_max, request.version_max_usable
+        )
 
     def _input_patches(self) -> None:
         if self.call.ad:
@@ -476,7 +491,7 @@ class _NodeBuilder:
             if isinstance(exc, CycleError):
                 raise
             raise PlanError(f"{why}: {exc.message}", hint=exc.hint) from None
-        self.deps.append(StaticDep(list_name, tags, key, dep.names))
+        self.deps.append(StaticDep(list_name, tags, key, dep.names, dep.tags))
         exports.apply(self.env)
         self.env.update(hidden)
         self._expand_env()
@@ -643,6 +658,7 @@ class _NodeBuilder:
             versions=freeze(_versions_dict(self.versions)),
             cached=self.cached,
             env=freeze(env_to_json(dict(self.received.items()))),
+            resolved_env=freeze(env_to_json(self.resolved_env)),
             const=freeze(self.const),
             inputs=freeze(_plain_inputs(self.call.inputs)),
             add_deps_recursive=freeze(self.adr),

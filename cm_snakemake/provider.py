@@ -21,8 +21,8 @@ class IndexProvider:
         self.index = index
         self._scans: dict[str, ScriptScan] = {}
 
-    def find(self, query: TagQuery) -> list[ScriptEntry]:
-        return find_scripts(self.index, query)
+    def find(self, query: TagQuery, artifact: str | None = None) -> list[ScriptEntry]:
+        return find_scripts(self.index, query, artifact=artifact)
 
     def meta(self, entry: ScriptEntry) -> ScriptMeta:
         return self.index.meta(entry)

@@ -14,8 +14,9 @@ returns a :class:`ScriptScan`:
   (``echo "X=..." >> tmp-run-env.out``); ``native_writes_all`` when a file writes that file
   with keys that are not spelled out.
 * ``has_preprocess``/``has_postprocess``/``has_predeps`` and ``native_scripts``.
-* ``digest``: a hash of every file in the folder (except ``tmp-*`` leftovers), so editing
-  ``run.sh`` or ``customize.py`` changes the content keys of the script's nodes.
+* ``digest``: a hash of every file in the folder except the meta files (whose meaning has its
+  own digest) and ``tmp-*`` leftovers, so editing ``run.sh`` or ``customize.py`` changes the
+  content keys of the script's nodes while reformatting the meta does not.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _HELPER_KEYS = frozenset(
         "+CPLUS_INCLUDE_PATH",
     }
 )
+_META_NAMES = frozenset({"_cm.yaml", "_cm.json", "meta.yaml"})
 _MAX_FILE = 512 * 1024
 _TEXT_SUFFIXES = (".py", ".sh", ".bat", ".yaml", ".yml", ".json", ".txt", ".cfg", ".conf")
 
@@ -104,10 +106,12 @@ def scan_script(folder: str) -> ScriptScan:
     for path in _files(folder):
         rel = os.path.relpath(path, folder)
         try:
-            data = open(path, "rb").read(_MAX_FILE + 1)
+            with open(path, "rb") as fh:
+                data = fh.read(_MAX_FILE + 1)
         except OSError:
             continue
-        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+        if rel not in _META_NAMES:  # the meta's meaning is in its own digest, not its text
+            digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
         if len(data) > _MAX_FILE or (not rel.endswith(_TEXT_SUFFIXES) and "." in rel):
             continue
         text = data.decode("utf-8", errors="replace")

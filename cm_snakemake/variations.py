@@ -76,8 +76,7 @@ def _in_group(meta: ScriptMeta, tags: Sequence[str], members: Sequence[str]) -> 
 def _add_bases(
     meta: ScriptMeta, tag: str, var: Variation, tags: list[str], excluded: set[str]
 ) -> None:
-    for name in var.base:
-        base = name.lstrip("_")
+    for base in var.base:
         if base in excluded:
             raise VariationError(
                 meta.alias, f"variation '_{tag}' needs '_{base}', which is excluded"
@@ -87,42 +86,48 @@ def _add_bases(
 
 
 def _closure(meta: ScriptMeta, tags: list[str], excluded: set[str], done: set[str]) -> None:
-    """Add ``base`` and ``default_variations`` until nothing changes (CM's step 4)."""
+    """Add ``base`` and ``default_variations`` until nothing changes (CM's step 4).
+
+    As in CM, tags are processed in list order while the list grows; after each one, every
+    combined key (fewest parts first) whose parts are now all present adds its own
+    ``default_variations``. Defaults are checked against the list as it was when this call
+    started.
+    """
     groups = _group_members(meta)
-    at_start = list(tags)  # CM checks default_variations against the list as it was here
+    at_start = [_key(meta, t) or t for t in tags]
 
-    def add_default(group: str, default: str) -> None:
-        members = groups.get(group, [])
-        if _in_group(meta, at_start, members) or default in at_start or default in excluded:
-            return
-        if default not in tags:
-            tags.append(default)
+    def add_defaults(var: Variation) -> None:
+        for group, default in var.default_variations.items():
+            members = groups.get(group, [])
+            if any(m in at_start for m in members) or default in at_start or default in excluded:
+                continue
+            if default not in tags:
+                tags.append(default)
 
+    combined = sorted((v for v in meta.variations.values() if v.is_combined),
+                      key=lambda v: len(v.parts))  # fmt: skip
     combined_done: set[str] = set()
-    while True:
-        pending = [t for t in tags if t not in done]
-        if not pending:
-            break
-        for tag in pending:
-            done.add(tag)
-            var = meta.variation(tag)
-            if var is None:
-                raise VariationError(
-                    meta.alias,
-                    f"no variation '_{tag}'",
-                    hint=f"Run 'cm-snakemake show script {meta.alias}' to see its variations.",
-                )
-            _add_bases(meta, tag, var, tags, excluded)
-            for group, default in var.default_variations.items():
-                add_default(group, default.lstrip("_"))
-        for var in meta.variations.values():
-            if var.is_combined and var.name not in combined_done:
-                if all(_present(tags, p) for p in var.parts):
-                    combined_done.add(var.name)
-                    for group, default in var.default_variations.items():
-                        add_default(group, default.lstrip("_"))
-    for group, default in meta.default_variations.items():  # MLC: top-level defaults
-        add_default(group, default.lstrip("_"))
+    i = 0
+    while i < len(tags):
+        tag = tags[i]
+        i += 1
+        if tag in done:
+            continue
+        done.add(tag)
+        var = meta.variation(tag)
+        if var is None:
+            raise VariationError(
+                meta.alias,
+                f"no variation '_{tag}'",
+                hint=f"Run 'cm-snakemake show script {meta.alias}' to see its variations.",
+            )
+        _add_bases(meta, tag, var, tags, excluded)
+        add_defaults(var)
+        for combo in combined:
+            if combo.name not in combined_done and all(p in tags for p in combo.parts):
+                combined_done.add(combo.name)
+                add_defaults(combo)
+    add_defaults(Variation(default_variations=meta.default_variations))  # MLC: top level
 
 
 def resolve_variations(
@@ -141,8 +146,14 @@ def resolve_variations(
     tags = list(dict.fromkeys(requested))
     for tag in list(tags):  # step 1: aliases
         var = meta.variation(tag)
-        if var is not None and var.alias and var.alias not in tags:
-            tags.append(var.alias.lstrip("_"))
+        if var is not None and var.alias:
+            if var.alias in excluded_set:
+                raise VariationError(
+                    meta.alias,
+                    f"variation '_{tag}' is an alias of '_{var.alias}', which is excluded",
+                )
+            if var.alias not in tags:
+                tags.append(var.alias)
     if not tags and meta.default_variation and meta.default_variation not in excluded_set:
         tags = [meta.default_variation.lstrip("_")]  # step 3
     done: set[str] = set()

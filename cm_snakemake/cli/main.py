@@ -50,6 +50,8 @@ _COMMANDS = {
     "list": ("script_cmd", "LIST", "list scripts with their tags"),
     "show": ("script_cmd", "SHOW", "show a script: variations, groups, defaults, deps, inputs"),
     "run": ("run_cmd", "RUN", "run a script with its dependencies and print its exports"),
+    "plan": ("plan_cmd", "PLAN", "resolve a request into a plan: scripts, variations, deps"),
+    "facts": ("plan_cmd", "FACTS", "record this machine's host facts for planning"),
     "repo": ("repo_cmd", "REPO", "register, list, remove and check script repositories"),
 }
 

@@ -13,7 +13,7 @@ import pytest
 
 from ..conftest import DATA, RepoMaker, cli
 
-COMMANDS = ["find", "list", "show", "run", "repo"]
+COMMANDS = ["find", "list", "show", "run", "repo", "plan", "facts"]
 
 
 @pytest.fixture
@@ -216,3 +216,43 @@ def test_repo_add_by_python_package(
     assert cli("find", "hello")[1].strip() == str(package.resolve() / "repo" / "script" / "hello")
     code, _, err = cli("repo", "add", "--package=no_such_package_xyz")
     assert code == 1 and "no installed Python package named 'no_such_package_xyz'" in err
+
+
+def test_plan_prints_the_tree_and_writes_json(make_repo: RepoMaker, tmp_path: Path) -> None:
+    root = make_repo(
+        "planned",
+        {
+            "top": "alias: top\nuid: 'a000000000000001'\ntags: [top]\ncache: true\n"
+            "input_mapping: {level: CM_LEVEL}\n"
+            "deps:\n- tags: detect,os,host-facts\n- tags: leaf\n"
+            "  enable_if_env: {CM_HOST_OS_TYPE: [windows]}\n",
+            "leaf": "alias: leaf\nuid: 'a000000000000002'\ntags: [leaf]\n",
+        },
+    )
+    cli("repo", "add", str(root))
+    out_file = tmp_path / "plan.json"
+    code, out, err = cli("plan", "top", "--level=3", f"--out={out_file}")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("top  cached")
+    assert "deps 'detect,os,host-facts' → detect-os  not cached  from host facts" in out
+    assert "leaf" not in out  # decided statically from the facts: not windows
+    assert "2 nodes (1 cached), 1 static and 0 run-time dependencies: 100.0% decided" in out
+    data = json.loads(out_file.read_text())
+    top = next(n for n in data["nodes"] if n["alias"] == "top")
+    assert top["const"] == {"CM_LEVEL": "3"}
+    code, _, err = cli("plan", "top", "--levle=3")
+    assert code == 1 and "--levle (did you mean --level?)" in err
+
+
+def test_facts_file_round_trip(tmp_path: Path) -> None:
+    facts = tmp_path / "facts.json"
+    code, out, err = cli("facts", f"--out={facts}")
+    assert code == 0, err
+    data = json.loads(facts.read_text())
+    assert data["scripts"]["detect-os"]["CM_HOST_OS_TYPE"] == sys.platform.rstrip("0123456789")
+    code, out, _ = cli("plan", "detect,cpu,host-facts", f"--facts={facts}", "--json")
+    plan = json.loads(out)
+    assert plan["facts_meta"]["host"] == data["host"]
+    assert all(n["facts"] for n in plan["nodes"])
+    code, _, err = cli("plan", "detect,cpu", "--facts=/nonexistent.json")
+    assert code == 1 and "facts file /nonexistent.json does not exist" in err
