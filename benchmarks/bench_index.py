@@ -19,57 +19,16 @@ Goals (issue "Foundation"): warm find at least 2x faster than CM; warm load unde
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import zipfile
 from pathlib import Path
 
-CACHE = Path(os.environ.get("CMSM_BENCH_CACHE", Path.home() / ".cache" / "cm-snakemake-bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import clean_env, cm_executable, cm_home, corpus, ms, run_quiet, timed  # noqa: E402
+
 TAGS = "get,python3"
-
-
-def corpus() -> Path:
-    root = CACHE / "cmx4mlops-1.0.1" / "cmx4mlops"
-    if not (root / "cmr.yaml").is_file():
-        wheels = CACHE / "wheels"
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "cmx4mlops==1.0.1",
-             "-d", str(wheels)],
-            check=True,
-        )  # fmt: skip
-        with zipfile.ZipFile(next(wheels.glob("cmx4mlops-1.0.1-*.whl"))) as zf:
-            zf.extractall(CACHE / "cmx4mlops-1.0.1")
-    return root
-
-
-def cm_executable(given: str | None) -> str:
-    if given:
-        return given
-    venv = CACHE / "cmvenv"
-    exe = venv / "bin" / "cm"
-    if not exe.is_file():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "cmind==4.2.0"], check=True)
-    return str(exe)
-
-
-def timed(fn: object, repeat: int) -> list[float]:
-    assert callable(fn)
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-def ms(samples: list[float]) -> str:
-    return f"median {statistics.median(samples) * 1000:7.1f} ms, min {min(samples) * 1000:7.1f} ms"
 
 
 def bench_in_process(root: Path, repeat: int) -> tuple[list[float], list[float]]:
@@ -104,15 +63,10 @@ def run_quiet(cmd: list[str], env: dict[str, str], cwd: str) -> str:
 def bench_end_to_end(root: Path, cm: str, repeat: int) -> tuple[list[float], list[float]]:
     work = Path(tempfile.mkdtemp())
     # Both tools run as installed software does: with bytecode caches (the warm-up writes them).
-    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    ours_env = {**base, "CMSM_HOME": str(work / "cmsm")}
-    cm_env = {k: v for k, v in base.items() if not k.startswith("CM_")}
-    cm_env |= {"CM_REPOS": str(work / "cmhome"), "CM_CORE_SKIP_INTERNAL_REPOS": "yes"}
-    corpus_copy = work / "cmx4mlops"  # CM writes into the repository it imports
-    shutil.copytree(root, corpus_copy)
+    ours_env = {**clean_env(), "CMSM_HOME": str(work / "cmsm")}
+    cm_env = cm_home(work, root, cm)
     ours = [sys.executable, "-m", "cm_snakemake"]
     run_quiet([*ours, "repo", "add", str(root)], ours_env, str(work))
-    run_quiet([cm, "import", "repo", f"--path={corpus_copy}"], cm_env, str(work))
     ours_find = [*ours, "find", "script", f"--tags={TAGS}"]
     cm_find = [cm, "find", "script", f"--tags={TAGS}"]
     a = run_quiet(ours_find, ours_env, str(work))  # warm both, and check they agree
@@ -134,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
     root = corpus()
     cm = cm_executable(args.cm)
-    version = run_quiet([cm, "version"], dict(os.environ), ".").strip().splitlines()[-1]
+    version = run_quiet([cm, "version"], clean_env(), ".").strip().splitlines()[-1]
     cold_s, warm_s = bench_in_process(root, args.repeat)
     ours_s, cm_s = bench_end_to_end(root, cm, args.repeat)
     ratio = statistics.median(cm_s) / statistics.median(ours_s)

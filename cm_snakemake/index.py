@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from .meta import ScriptMeta
+    from .scan import ScriptScan
 
 __all__ = ["ScriptEntry", "ScriptIndex"]
 
@@ -153,6 +154,10 @@ class ScriptIndex:
         self._blobs: dict[str, bytes | None] = {}
         self._blob_files_read: set[str] = set()
         self._metas: dict[str, ScriptMeta] = {}
+        self._by_tag: dict[str, list[ScriptEntry]] | None = None
+        self._scans: dict[str, ScriptScan] = {}
+        self._scan_store: dict[str, dict[str, tuple[object, ...]]] = {}
+        self._scans_dirty: set[str] = set()
         self.reread = 0
         self.entries: list[ScriptEntry] = []
         self._tag = _snapshot_tag()
@@ -283,6 +288,55 @@ class ScriptIndex:
         meta: ScriptMeta = pickle.loads(blob)
         self._metas[entry.path] = meta
         return meta
+
+    def scan(self, entry: ScriptEntry) -> ScriptScan:
+        """What the script's files may read and write (:mod:`cm_snakemake.scan`).
+
+        Kept in a third snapshot per repository, keyed by the signature of the files, so a
+        scan is redone only for a script whose files changed. :meth:`flush` saves new scans.
+        """
+        from .scan import folder_signature, scan_from_plain, scan_script, scan_to_plain
+
+        found = self._scans.get(entry.path)
+        if found is not None:
+            return found
+        repo = self._repo_of[entry.path]
+        store = self._scan_store.get(repo.root)
+        if store is None:
+            store = self._scan_store[repo.root] = dict(self._read_snapshot(repo, "scans"))
+        sig = folder_signature(entry.path)
+        stored = store.get(entry.path)
+        if stored is not None and stored[0] == sig:
+            found = scan_from_plain(stored[1])
+        else:
+            found = scan_script(entry.path)
+            store[entry.path] = (sig, scan_to_plain(found))
+            self._scans_dirty.add(repo.root)
+        self._scans[entry.path] = found
+        return found
+
+    def flush(self) -> None:
+        """Save the scans made since the index was opened (an accelerator; errors are notes)."""
+        for repo in self.repos:
+            if repo.root in self._scans_dirty:
+                file = self._snapshot_file(repo, "scans")
+                if file is not None:
+                    data = (repo.root, repo.alias, self._scan_store[repo.root])
+                    problem = save_snapshot(file, self._tag, data)
+                    if problem:
+                        self.reporter.note(f"cannot save script scans to {file} ({problem})")
+        self._scans_dirty.clear()
+
+    def with_tag(self, tag: str) -> list[ScriptEntry]:
+        """The usable entries that have ``tag``, in index order."""
+        by_tag = self._by_tag
+        if by_tag is None:
+            by_tag = self._by_tag = {}
+            for entry in self.entries:
+                if entry.error is None:
+                    for t in entry.tags:
+                        by_tag.setdefault(t, []).append(entry)
+        return by_tag.get(tag, [])
 
     def all_tags(self) -> set[str]:
         """Return every tag of every usable script."""

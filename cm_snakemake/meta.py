@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from ._frozen import EMPTY, FrozenMap, freeze
+from ._keyed import KeyedDict
 from .dialect import Dialect
 from .errors import MetaError, Where
-from .metafile import KeyedDict
 
 __all__ = [
     "DEP_LISTS",
@@ -643,7 +643,7 @@ def to_jsonable(value: Any, *, semantic: bool = False) -> Any:
 
 def dep_from_raw(raw: Mapping[str, Any], where: str = "a patched dependency") -> DepSpec:
     """Build a :class:`DepSpec` from raw dependency data (used to re-type patched entries)."""
-    from .metafile import KeyedDict
+    from ._keyed import KeyedDict
 
     keyed = KeyedDict(where)
     keyed.update(raw)

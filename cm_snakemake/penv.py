@@ -112,6 +112,9 @@ class PEnv:
         return {k: v for k, v in self._values.items() if not isinstance(v, Unknown)}
 
     def matching(self, pattern: str) -> list[str]:
+        head = pattern[:-1]
+        if pattern.endswith("*") and not any(c in head for c in "*?["):
+            return [k for k in self._values if k.startswith(head)]
         return [k for k in self._values if fnmatch.fnmatchcase(k, pattern)]
 
     def wild_may_match(self, pattern: str) -> Unknown | None:

@@ -32,17 +32,18 @@ def hash_json(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def env_to_json(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Env values as JSON: lists for ``+KEY`` tuples, ``{"$unknown": source}`` for unknowns."""
+def env_to_json(values: Mapping[str, Any]) -> FrozenMap[str, Any]:
+    """Env values as (frozen) JSON data: ``{"$unknown": source}`` for unknowns.
+
+    Tuples (``+KEY`` lists) stay tuples; JSON writes them as lists.
+    """
     result: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, Unknown):
-            result[key] = {"$unknown": value.source}
-        elif isinstance(value, tuple):
-            result[key] = list(value)
+            result[key] = FrozenMap({"$unknown": value.source})
         else:
             result[key] = value
-    return result
+    return FrozenMap(result)
 
 
 @dataclass(frozen=True, slots=True)

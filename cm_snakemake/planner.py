@@ -135,6 +135,7 @@ class Planner:
         self.reporter = reporter or NullReporter()
         self._nodes: dict[str, PlanNode] = {}
         self._exports: dict[str, _Exports] = {}
+        self._memo: dict[tuple[object, ...], tuple[str, _Exports]] = {}
         self._notes: list[str] = []
 
     # -- public ------------------------------------------------------------------------------
@@ -157,6 +158,7 @@ class Planner:
         ad = thaw(inputs.pop("ad", None) or inputs.pop("add_deps", None) or {})
         self._nodes = {}
         self._exports = {}
+        self._memo = {}
         self._notes = []
         call = _Call(query, env, const, inputs, adr, ad, artifact=artifact)
         root, _ = self._plan_node(call)
@@ -175,6 +177,23 @@ class Planner:
         return found[0], found[1:]
 
     def _plan_node(self, call: _Call) -> tuple[str, _Exports]:
+        """Plan one call; the same call (same tags and inputs) is planned once per plan.
+
+        Planning is a pure function of the call, so a repeated call reuses the first result
+        and only adds its reason. (A cycle through a repeated call would have been found the
+        first time: the call would then have been in its own subtree.)
+        """
+        memo_key = _call_key(call)
+        found = self._memo.get(memo_key)
+        if found is not None:
+            key, exports = found
+            self._nodes[key] = _with_why(self._nodes[key], call.why)
+            return key, exports
+        key, exports = self._plan_new_node(call)
+        self._memo[memo_key] = (key, exports)
+        return key, exports
+
+    def _plan_new_node(self, call: _Call) -> tuple[str, _Exports]:
         entry, others = self._select(call)
         meta = self.provider.meta(entry)
         scan = self.provider.scan(entry)
@@ -193,6 +212,21 @@ class Planner:
         exports = builder.exports(node.key)
         self._exports[node.key] = exports
         return node.key, exports
+
+
+def _call_key(call: _Call) -> tuple[object, ...]:
+    """Everything a call's plan depends on, hashable (the reason and path are not part)."""
+    return (
+        str(call.query),
+        call.artifact,
+        frozenset(call.env.items()),
+        call.env.wildcards,
+        freeze(call.const),
+        freeze(call.inputs),
+        freeze(call.adr),
+        freeze(call.ad),
+        freeze(call.local_env),
+    )
 
 
 def _env_text(value: Any) -> PValue:
@@ -599,7 +633,7 @@ class _NodeBuilder:
             refs = self.scan.refs
             keys = [k for k in received.keys() if k in refs or k.startswith("+")]
         values = {k: received.get(k) for k in sorted(keys)}
-        result = env_to_json({k: v for k, v in values.items() if v is not None})
+        result = dict(env_to_json({k: v for k, v in values.items() if v is not None}))
         wild = [[p, u.source] for p, u in received.wildcards]
         if wild:
             result["$wildcards"] = wild
@@ -657,8 +691,8 @@ class _NodeBuilder:
             explicit_variations=self.resolved.explicit,
             versions=freeze(_versions_dict(self.versions)),
             cached=self.cached,
-            env=freeze(env_to_json(dict(self.received.items()))),
-            resolved_env=freeze(env_to_json(self.resolved_env)),
+            env=env_to_json(dict(self.received.items())),
+            resolved_env=env_to_json(self.resolved_env),
             const=freeze(self.const),
             inputs=freeze(_plain_inputs(self.call.inputs)),
             add_deps_recursive=freeze(self.adr),

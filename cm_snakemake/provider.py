@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .scan import ScriptScan, scan_script
 from .search import find_scripts
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .index import ScriptEntry, ScriptIndex
     from .meta import ScriptMeta
+    from .scan import ScriptScan
     from .tags import TagQuery
 
 __all__ = ["IndexProvider"]
@@ -19,7 +19,6 @@ class IndexProvider:
 
     def __init__(self, index: ScriptIndex) -> None:
         self.index = index
-        self._scans: dict[str, ScriptScan] = {}
 
     def find(self, query: TagQuery, artifact: str | None = None) -> list[ScriptEntry]:
         return find_scripts(self.index, query, artifact=artifact)
@@ -28,7 +27,4 @@ class IndexProvider:
         return self.index.meta(entry)
 
     def scan(self, entry: ScriptEntry) -> ScriptScan:
-        found = self._scans.get(entry.path)
-        if found is None:
-            found = self._scans[entry.path] = scan_script(entry.path)
-        return found
+        return self.index.scan(entry)

@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["ScriptScan", "scan_script"]
 
@@ -175,7 +176,8 @@ def analyse_customize(text: str) -> dict[str, tuple[set[str], bool]]:
         return {h: (set(), True) for h in ("preprocess", "postprocess", "predeps")}
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
 
-    facts = {name: _direct_writes(fn, text, functions) for name, fn in functions.items()}
+    lines = text.splitlines()
+    facts = {name: _direct_writes(fn, lines, functions) for name, fn in functions.items()}
     result: dict[str, tuple[set[str], bool]] = {}
     for hook in ("preprocess", "postprocess", "predeps"):
         if hook not in functions:
@@ -196,13 +198,13 @@ def analyse_customize(text: str) -> dict[str, tuple[set[str], bool]]:
 
 
 def _direct_writes(
-    fn: ast.FunctionDef, text: str, functions: dict[str, ast.FunctionDef]
+    fn: ast.FunctionDef, lines: list[str], functions: dict[str, ast.FunctionDef]
 ) -> tuple[set[str], bool, set[str]]:
     """Keys one function writes itself, whether it may write any, and the functions it calls."""
     written: set[str] = set()
     writes_all = False
     calls: set[str] = set()
-    source = ast.get_source_segment(text, fn) or ""
+    source = "\n".join(lines[fn.lineno - 1 : fn.end_lineno])
     for node in ast.walk(fn):
         targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
@@ -245,4 +247,46 @@ def _is_env(node: ast.expr) -> bool:
         isinstance(node, ast.Subscript)
         and isinstance(node.slice, ast.Constant)
         and node.slice.value == "env"
+    )
+
+
+def folder_signature(folder: str) -> tuple[tuple[str, int, int], ...]:
+    """``(relative path, size, mtime_ns)`` of every file :func:`scan_script` reads."""
+    sig = []
+    for path in _files(folder):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        sig.append((os.path.relpath(path, folder), st.st_size, st.st_mtime_ns))
+    return tuple(sig)
+
+
+def scan_to_plain(scan: ScriptScan) -> tuple[object, ...]:
+    """The scan as plain data (for the index snapshot)."""
+    return (
+        tuple(sorted(scan.refs)), scan.reads_all, tuple(sorted(scan.hook_writes)),
+        scan.hook_writes_all, tuple((n, tuple(sorted(k)), a) for n, k, a in scan.stage_writes),
+        tuple(sorted(scan.native_writes)), scan.native_writes_all, scan.has_preprocess,
+        scan.has_postprocess, scan.has_predeps, scan.native_scripts, scan.digest,
+    )  # fmt: skip
+
+
+def scan_from_plain(data: Any) -> ScriptScan:
+    """The inverse of :func:`scan_to_plain`."""
+    (refs, reads_all, hook_writes, hook_all, stages, native, native_all, pre, post, predeps,
+     scripts, digest) = data  # fmt: skip
+    return ScriptScan(
+        refs=frozenset(refs),
+        reads_all=bool(reads_all),
+        hook_writes=frozenset(hook_writes),
+        hook_writes_all=bool(hook_all),
+        stage_writes=tuple((n, frozenset(k), a) for n, k, a in stages),
+        native_writes=frozenset(native),
+        native_writes_all=bool(native_all),
+        has_preprocess=bool(pre),
+        has_postprocess=bool(post),
+        has_predeps=bool(predeps),
+        native_scripts=tuple(scripts),
+        digest=str(digest),
     )

@@ -86,9 +86,11 @@ def find_scripts(
     Raises :class:`NoScriptFound` with suggestions when nothing matches.
     """
     ref = ArtifactRef(artifact) if artifact else None
-    found = [
-        e for e in index.usable() if (ref is None or ref.matches(e)) and query.matches(e.tag_set)
-    ]
+    if query.tags:  # start from the rarest wanted tag instead of every script
+        pool = min((index.with_tag(t) for t in query.tags), key=len)
+    else:
+        pool = index.usable()
+    found = [e for e in pool if (ref is None or ref.matches(e)) and query.matches(e.tag_set)]
     if not found:
         if ref is not None:
             for entry in index.broken():

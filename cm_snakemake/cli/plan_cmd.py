@@ -99,15 +99,17 @@ def _plan(args: Args, ctx: Context) -> int:
     inputs = {k: v for k, v in args.flags.items() if k not in _OWN_FLAGS}
     planner = Planner(provider, facts=(facts or {}).get("scripts"), reporter=ctx.reporter)
     plan = planner.plan(query, inputs, artifact=artifact)
-    payload = plan.to_json()
-    if facts:
-        payload["facts_meta"] = {k: v for k, v in facts.items() if k != "scripts"}
-    if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1)
-    if as_json:
-        print(json.dumps(payload, indent=1), file=ctx.out)
-    else:
+    index.flush()
+    if out or as_json:
+        payload = plan.to_json()
+        if facts:
+            payload["facts_meta"] = {k: v for k, v in facts.items() if k != "scripts"}
+        if out:
+            with open(out, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=1)
+        if as_json:
+            print(json.dumps(payload, indent=1), file=ctx.out)
+    if not as_json:
         print(render_plan(plan), file=ctx.out)
     return EXIT_OK
 
