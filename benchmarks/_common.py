@@ -9,8 +9,11 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CACHE = Path(os.environ.get("CMSM_BENCH_CACHE", Path.home() / ".cache" / "cm-snakemake-bench"))
 CMIND = "cmind==4.2.0"

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import clean_env, cm_executable, cm_home, corpus, ms, run_quiet, timed  # noqa: E402
+from _common import clean_env, cm_executable, cm_home, corpus, ms, run_quiet, timed
 
 REQUEST = "app mlperf inference _reference _resnet50 _onnxruntime _cpu _offline _test"
 
@@ -77,8 +77,11 @@ def main() -> int:
     facts = work / "facts.json"
     run_quiet([sys.executable, "-m", "cm_snakemake", "facts", f"--out={facts}"], env, str(work))
     plan = json.loads(
-        run_quiet([sys.executable, "-m", "cm_snakemake", "plan", REQUEST, "--json",
-                   f"--facts={facts}"], env, str(work))  # fmt: skip
+        run_quiet(
+            [sys.executable, "-m", "cm_snakemake", "plan", REQUEST, "--json", f"--facts={facts}"],
+            env,
+            str(work),
+        )
     )
     cold = [ours_cold(env, work, facts) for _ in range(args.repeat)]
     cold_probe = [ours_cold(env, work, None) for _ in range(args.repeat)]
