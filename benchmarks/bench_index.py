@@ -55,11 +55,6 @@ def bench_in_process(root: Path, repeat: int) -> tuple[list[float], list[float]]
     return cold_s, warm_s
 
 
-def run_quiet(cmd: list[str], env: dict[str, str], cwd: str) -> str:
-    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=True)
-    return done.stdout
-
-
 def bench_end_to_end(root: Path, cm: str, repeat: int) -> tuple[list[float], list[float]]:
     work = Path(tempfile.mkdtemp())
     # Both tools run as installed software does: with bytecode caches (the warm-up writes them).

@@ -121,8 +121,15 @@ def main() -> int:
     python = str(Path(cm).parent / "python")
     cm_runs = []
     for _ in range(max(1, args.repeat // 2)):
-        done = subprocess.run([python, "-c", CM_DRIVER], input=json.dumps(requests), env=cm_env,
-                              cwd=str(work), capture_output=True, text=True, check=True)  # fmt: skip
+        done = subprocess.run(
+            [python, "-c", CM_DRIVER],
+            input=json.dumps(requests),
+            env=cm_env,
+            cwd=str(work),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         cm_runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     cm_seconds = [r["seconds"] for r in cm_runs]
     stats = plan["stats"]
