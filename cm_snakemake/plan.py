@@ -59,6 +59,8 @@ class StaticDep:
     key: str
     names: tuple[str, ...] = ()
     declared: str = ""
+    dynamic: bool = False
+    """CM runs a ``dynamic`` dependency even when its parent comes from the cache."""
 
 
 @dataclass(frozen=True, slots=True)

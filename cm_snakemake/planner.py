@@ -111,9 +111,15 @@ class _Exports:
     unknown: list[tuple[str, Unknown]] = field(default_factory=list)
 
     def apply(self, env: PEnv) -> None:
+        """Merge into the caller's env as CM does: list values (``+PATH``) are appended."""
         for pattern, unknown in self.unknown:
             env.write_unknown(pattern, unknown)
-        env.update(self.known)
+        for key, value in self.known.items():
+            old = env.get(key)
+            if isinstance(value, tuple) and isinstance(old, tuple):
+                env.set(key, (*old, *(v for v in value if v not in old)))
+            else:
+                env.set(key, value)
 
 
 def _is_wild(pattern: str) -> bool:
@@ -267,6 +273,7 @@ class _NodeBuilder:
         self.script_name = meta.script_name
         self.default_version = meta.default_version
         self.deps: list[StaticDep | ResidualDep] = []
+        self.meta_if_env: list[Any] = list(meta.update_meta_if_env)
         self.facts_used: list[str] = []
         self.seed = ""
         self._base_env()
@@ -306,12 +313,15 @@ class _NodeBuilder:
                 self._set(env_key, inputs[name])
                 self.const[env_key] = _env_text(inputs[name])
         self._impose_const()
+        self._update_meta_if_env()
 
     def _apply_patch(self, patch: Patch, what: str) -> None:
         """CM's ``update_state_from_meta`` for a variation or version sub-meta."""
         for key, value in patch.default_env.items():
             self.env.setdefault(key, value)
         self.env.update(patch.env)
+        self.meta_if_env += patch.update_meta_if_env
+        self._update_meta_if_env()
         if patch.const:
             self.const.update(patch.const)
             self._impose_const()
@@ -336,6 +346,32 @@ class _NodeBuilder:
         if patch.default_version:
             self.default_version = patch.default_version
         _merge_adr(self.adr, patch.add_deps_recursive)
+
+    def _update_meta_if_env(self) -> None:
+        """Re-evaluate the accumulated ``update_meta_if_env`` patches against the env.
+
+        A patch whose condition holds applies its env; one whose condition is unknown makes
+        the keys it would set unknown (only run time knows whether they change).
+        """
+        from .meta import dep_from_raw
+
+        for item in self.meta_if_env:
+            if not isinstance(item, Mapping):
+                continue
+            conditions = {
+                k: thaw(v) for k, v in item.items() if k.endswith(("_if_env", "_any_env"))
+            }
+            holds = dep_enabled(dep_from_raw({"tags": "x", **conditions}), self.env, mlc=self.mlc)
+            env = {k: _env_text(v) for k, v in dict(item.get("env") or {}).items()}
+            defaults = {k: _env_text(v) for k, v in dict(item.get("default_env") or {}).items()}
+            if holds is Tri.TRUE:
+                for key, value in defaults.items():
+                    self.env.setdefault(key, value)
+                self.env.update(env)
+            elif holds is Tri.UNKNOWN:
+                source = Unknown(f"update_meta_if_env of {self.meta.alias}")
+                for key in [*env, *defaults]:
+                    self.env.set(key, source)
 
     def _variations(self) -> ResolvedVariations:
         query = self.call.query
@@ -525,7 +561,7 @@ class _NodeBuilder:
             if isinstance(exc, CycleError):
                 raise
             raise PlanError(f"{why}: {exc.message}", hint=exc.hint) from None
-        self.deps.append(StaticDep(list_name, tags, key, dep.names, dep.tags))
+        self.deps.append(StaticDep(list_name, tags, key, dep.names, dep.tags, dep.dynamic))
         exports.apply(self.env)
         self.env.update(hidden)
         self._expand_env()

@@ -256,3 +256,35 @@ def test_plan_json_round_trip(make_repo: RepoMaker) -> None:
     assert again.to_json() == result.to_json()
     stats = result.stats()
     assert stats["residual_deps"] == 4 and stats["static_deps"] == 4
+
+
+def test_update_meta_if_env_and_list_exports(make_repo: RepoMaker) -> None:
+    extra = {
+        "cond-meta": (
+            "alias: cond-meta\nuid: '{uid}'\ntags: [cond-meta]\n"
+            "env: {{CM_FLAVOR: linux}}\n"
+            "update_meta_if_env:\n"
+            "- enable_if_env: {{CM_FLAVOR: [linux]}}\n  env: {{CM_PICKED: linux-branch}}\n"
+            "- skip_if_env: {{CM_FLAVOR: [linux]}}\n  env: {{CM_PICKED: other-branch}}\n"
+            "- enable_if_env: {{CM_LATER: ['yes']}}\n  env: {{CM_LATE: set}}\n"
+            "deps:\n- tags: adds-path\n- tags: adds-path-too\n"
+        ),
+        "adds-path": (
+            "alias: adds-path\nuid: '{uid}'\ntags: [adds-path]\n"
+            "env: {{+PATH: [/opt/a/bin]}}\nnew_env_keys: [+PATH]\n"
+        ),
+        "adds-path-too": (
+            "alias: adds-path-too\nuid: '{uid}'\ntags: [adds-path-too]\n"
+            "env: {{+PATH: [/opt/b/bin, /opt/a/bin]}}\nnew_env_keys: [+PATH]\n"
+        ),
+    }
+    index = make_probe(make_repo, extra)
+    result = plan(index, "cond-meta")
+    root = result.node(result.root)
+    assert root.resolved_env["CM_PICKED"] == "linux-branch"
+    assert "CM_LATE" not in root.resolved_env
+    late = plan(index, "cond-meta", env={"CM_LATER": "yes"})
+    assert late.node(late.root).resolved_env["CM_LATE"] == "set"
+    # exports of list keys are appended, not replaced (CM's merge_dicts with append_unique)
+    second = result.node(root.static_deps[1].key)
+    assert second.env["+PATH"] == ("/opt/a/bin",)
