@@ -101,6 +101,7 @@ class _Call:
     path: tuple[str, ...] = ()
     local_env: dict[str, Any] = field(default_factory=dict)
     artifact: str | None = None
+    tags: str = ""
 
 
 @dataclass
@@ -155,26 +156,29 @@ class Planner:
     ) -> Plan:
         """Plan ``request`` (tags, and/or an ``artifact`` such as ``repo:alias``) with CLI-style
         ``inputs`` (``env``, ``adr``, versions, ...)."""
-        query = request if isinstance(request, TagQuery) else TagQuery.parse(request)
-        inputs = dict(inputs or {})
-        env = PEnv({k: _env_text(v) for k, v in dict(inputs.pop("env", {}) or {}).items()})
-        const = {k: _env_text(v) for k, v in dict(inputs.pop("const", {}) or {}).items()}
-        env.update(const)
-        adr = thaw(inputs.pop("adr", None) or inputs.pop("add_deps_recursive", None) or {})
-        ad = thaw(inputs.pop("ad", None) or inputs.pop("add_deps", None) or {})
+        call = root_call(request, inputs, artifact=artifact)
         self._nodes = {}
         self._exports = {}
         self._memo = {}
         self._notes = []
-        call = _Call(query, env, const, inputs, adr, ad, artifact=artifact)
         root, _ = self._plan_node(call)
         return Plan(
-            request=" ".join(p for p in (artifact, str(query)) if p),
+            request=" ".join(p for p in (artifact, str(call.query)) if p),
             root=root,
             nodes=FrozenMap(self._nodes),
             facts=freeze(self.facts),
             notes=tuple(self._notes),
         )
+
+    def plan_call(self, call: _Call) -> PlanNode:
+        """Plan one call (and its subtree) within the current plan; return its node."""
+        key, _ = self._plan_node(call)
+        return self._nodes[key]
+
+    def node_state(self, call: _Call) -> NodeState:
+        """The state of one call after CM's phases before its dependencies (§3.4 to §3.9)."""
+        entry, _ = self._select(call)
+        return NodeState(self, call, entry, self.provider.meta(entry), self.provider.scan(entry))
 
     # -- one node ----------------------------------------------------------------------------
 
@@ -203,7 +207,7 @@ class Planner:
         entry, others = self._select(call)
         meta = self.provider.meta(entry)
         scan = self.provider.scan(entry)
-        builder = _NodeBuilder(self, call, entry, meta, scan)
+        builder = NodeState(self, call, entry, meta, scan)
         identity = f"{entry.name}({builder.resolved.tags})"
         if identity in call.path:
             raise CycleError([*call.path[call.path.index(identity) :], identity])
@@ -218,6 +222,20 @@ class Planner:
         exports = builder.exports(node.key)
         self._exports[node.key] = exports
         return node.key, exports
+
+
+def root_call(
+    request: str | TagQuery, inputs: Mapping[str, Any] | None = None, *, artifact: str | None = None
+) -> _Call:
+    """The call for a top-level request with CLI-style inputs (``env``, ``const``, ``adr``...)."""
+    query = request if isinstance(request, TagQuery) else TagQuery.parse(request)
+    inputs = dict(inputs or {})
+    env = PEnv({k: _env_text(v) for k, v in dict(inputs.pop("env", {}) or {}).items()})
+    const = {k: _env_text(v) for k, v in dict(inputs.pop("const", {}) or {}).items()}
+    env.update(const)
+    adr = thaw(inputs.pop("adr", None) or inputs.pop("add_deps_recursive", None) or {})
+    ad = thaw(inputs.pop("ad", None) or inputs.pop("add_deps", None) or {})
+    return _Call(query, env, const, inputs, adr, ad, artifact=artifact)
 
 
 def _call_key(call: _Call) -> tuple[object, ...]:
@@ -251,7 +269,7 @@ def _with_why(node: PlanNode, why: str) -> PlanNode:
     return replace(node, why=(*node.why, why))
 
 
-class _NodeBuilder:
+class NodeState:
     """The mutable state of planning one node; :meth:`node` freezes it into a PlanNode."""
 
     def __init__(
@@ -499,21 +517,39 @@ class _NodeBuilder:
             if dep.tags:
                 self._dep(list_name, dep, path)
 
-    def _dep(self, list_name: str, dep: DepSpec, path: list[str]) -> None:  # noqa: C901
+    def child_call(
+        self, list_name: str, dep: DepSpec, path: Sequence[str]
+    ) -> tuple[_Call, dict[str, PValue]] | str | None:
+        """How CM would call ``dep`` now (§3.11): None if it does not run; the reason if only
+        run time can tell; else the child's call and the keys hidden from it, which
+        :meth:`restore` puts back after the child returns."""
         enabled = dep_enabled(dep, self.env, mlc=self.mlc)
         if enabled is Tri.FALSE:
-            return
+            return None
         if enabled is Tri.UNKNOWN:
-            self._residual(list_name, dep, self._why_unknown(dep))
-            return
-        child_env_values = {}
+            return self._why_unknown(dep)
+        dep_env: dict[str, PValue] = {}
         for key, value in dep.env.items():
-            child_env_values[key] = expand(value, self.env) if isinstance(value, str) else value
-        tags = self._dep_tags(dep, child_env_values)
+            dep_env[key] = expand(value, self.env) if isinstance(value, str) else value
+        tags = self._dep_tags(dep, dep_env)
         if isinstance(tags, Unknown):
-            self._residual(list_name, dep, f"its tags use a value decided by {tags.source}")
-            return
+            return f"its tags use a value decided by {tags.source}"
         child_env = self.env.copy()
+        hidden = self._hide_local_keys(list_name, dep, child_env)
+        child_env.update(dep_env)
+        child_env.update(dep.const)
+        adr = thaw(self.adr)
+        _merge_adr(adr, dep.add_deps_recursive)
+        const = {**self.const, **{k: _env_text(v) for k, v in dep.const.items()}}
+        why = f"{list_name} '{dep.tags}' of {self.entry.name}"
+        if dep.names:
+            why += f" (names: {','.join(dep.names)})"
+        call = _Call(TagQuery.parse(tags), child_env, const, _child_inputs(dep), adr,
+                     thaw(dep.add_deps), why, tuple(path), env_to_json(dep_env),
+                     tags=tags)  # fmt: skip
+        return call, hidden
+
+    def _hide_local_keys(self, list_name: str, dep: DepSpec, child_env: PEnv) -> dict[str, PValue]:
         hidden: dict[str, PValue] = {}
         for pattern in self._local_keys(list_name):
             for name in child_env.matching(pattern) if _is_wild(pattern) else [pattern]:
@@ -531,41 +567,31 @@ class _NodeBuilder:
             for name, kept in hidden.items():
                 if name == pattern or (_is_wild(pattern) and _glob(name, pattern)):
                     child_env.set(name, kept)
-        child_env.update(child_env_values)
-        child_inputs = {k: v for k, v in thaw(dep.inputs).items()}
-        for name in _VERSION_FIELDS:
-            value = getattr(dep, name)
-            if value is not None:
-                child_inputs[name] = value
-        for name in ("force_cache", "skip_cache"):
-            value = getattr(dep, name)
-            if value is not None:
-                child_inputs[name] = value
-        if dep.extra_cache_tags:
-            child_inputs["extra_cache_tags"] = dep.extra_cache_tags
-        if dep.force_new_env_keys is not None:
-            child_inputs["force_new_env_keys"] = list(dep.force_new_env_keys)
-        adr = thaw(self.adr)
-        _merge_adr(adr, dep.add_deps_recursive)
-        const = {**self.const, **{k: _env_text(v) for k, v in dep.const.items()}}
-        child_env.update(dep.const)
-        why = f"{list_name} '{dep.tags}' of {self.entry.name}"
-        if dep.names:
-            why += f" (names: {','.join(dep.names)})"
+        return hidden
+
+    def restore(self, hidden: Mapping[str, PValue]) -> None:
+        """After a child returned: hidden keys back (they win, as in CM), placeholders, const."""
+        self.env.update(hidden)
+        self._expand_env()
+        self._impose_const()
+
+    def _dep(self, list_name: str, dep: DepSpec, path: list[str]) -> None:
+        made = self.child_call(list_name, dep, path)
+        if made is None:
+            return
+        if isinstance(made, str):
+            self._residual(list_name, dep, made)
+            return
+        child, hidden = made
         try:
-            query = TagQuery.parse(tags)
-            child = _Call(query, child_env, const, child_inputs, adr, thaw(dep.add_deps), why,
-                          tuple(path), env_to_json(child_env_values))  # fmt: skip
             key, exports = self.planner._plan_node(child)
         except CMSnakemakeError as exc:
             if isinstance(exc, CycleError):
                 raise
-            raise PlanError(f"{why}: {exc.message}", hint=exc.hint) from None
-        self.deps.append(StaticDep(list_name, tags, key, dep.names, dep.tags, dep.dynamic))
+            raise PlanError(f"{child.why}: {exc.message}", hint=exc.hint) from None
+        self.deps.append(StaticDep(list_name, child.tags, key, dep.names, dep.tags, dep.dynamic))
         exports.apply(self.env)
-        self.env.update(hidden)
-        self._expand_env()
-        self._impose_const()
+        self.restore(hidden)
 
     def _dep_tags(self, dep: DepSpec, dep_env: Mapping[str, PValue]) -> str | Unknown:
         """The tags a dependency is called with (§3.11 steps 4 and 7; MLC additions)."""
@@ -766,6 +792,24 @@ class _NodeBuilder:
                 if value is not None:
                     result.known[pattern_text] = value
         return result
+
+
+def _child_inputs(dep: DepSpec) -> dict[str, Any]:
+    """The child run's input: the entry's extra keys plus the engine keys CM passes on."""
+    inputs: dict[str, Any] = thaw(dep.inputs)
+    for name in _VERSION_FIELDS:
+        value = getattr(dep, name)
+        if value is not None:
+            inputs[name] = value
+    for name in ("force_cache", "skip_cache"):
+        value = getattr(dep, name)
+        if value is not None:
+            inputs[name] = value
+    if dep.extra_cache_tags:
+        inputs["extra_cache_tags"] = dep.extra_cache_tags
+    if dep.force_new_env_keys is not None:
+        inputs["force_new_env_keys"] = list(dep.force_new_env_keys)
+    return inputs
 
 
 def _versions_dict(request: VersionRequest) -> dict[str, str]:
