@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CMSnakemakeError
-from .search import select_script
 from .tags import TagQuery
 
 TYPE_CHECKING = False
@@ -33,14 +32,16 @@ _FORMAT = 1
 
 def collect_facts(index: ScriptIndex, reporter: Reporter | None = None) -> dict[str, Any]:
     """Run the bundled detection scripts here; return the facts document."""
-    from .runtime.simple import SimpleRunner
+    import tempfile
 
-    runner = SimpleRunner(index, reporter=reporter)
+    from .runtime.runner import Runtime
+
     scripts: dict[str, dict[str, str]] = {}
-    for alias in FACT_SCRIPTS:
-        entry = select_script(index, TagQuery(), artifact=f"cm-snakemake:{alias}")
-        result = runner.run(entry, TagQuery(), {})
-        scripts[alias] = {k: str(v) for k, v in result.new_env.items()}
+    with tempfile.TemporaryDirectory(prefix="cmsm-facts-") as work:
+        runtime = Runtime(index, reporter=reporter, workdir=work)
+        for alias in FACT_SCRIPTS:
+            result = runtime.run(TagQuery(), artifact=f"cm-snakemake:{alias}")
+            scripts[alias] = {k: str(v) for k, v in result.new_env.items()}
     return {
         "format": _FORMAT,
         "host": platform.node(),

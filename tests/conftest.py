@@ -22,9 +22,16 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Give every test its own $CMSM_HOME, so no test sees another's registry or index."""
+    """Give every test its own $CMSM_HOME (registry, index, cache) and working directory.
+
+    Scripts that are not cached run in the current directory, as under CM.
+    """
     path = tmp_path / "cmsm-home"
     monkeypatch.setenv("CMSM_HOME", str(path))
+    monkeypatch.delenv("CMSM_CACHE", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     yield path
 
 

@@ -80,14 +80,14 @@ def _export_lines(env: Mapping[str, EnvValue], separator: str) -> tuple[list[str
             if not _NAME.match(name):
                 skipped.append(key)
                 continue
-            items = list(value) if isinstance(value, tuple) else [value]
+            items = list(value) if isinstance(value, tuple | list) else [value]
             joined = shlex.quote(sep.join(items)) if items else "''"
             lines.append(f'export {name}={joined}"${{{name}:+{sep}${{{name}}}}}"')
             continue
         if not _NAME.match(key):
             skipped.append(key)
             continue
-        text = value if isinstance(value, str) else str(list(value))
+        text = value if isinstance(value, str) else str(list(value))  # as CM writes lists
         lines.append(f"export {key}={shlex.quote(text)}")
     return lines, skipped
 

@@ -138,10 +138,10 @@ def test_mlc_repository_through_the_cli() -> None:
     assert meta["dialect"] == "mlc" and meta["default_version"] == "20.10"
 
 
-def test_run_refuses_what_it_cannot_run_yet(demo: Path) -> None:
-    code, _, err = cli("run", "get thing")
-    assert code == 1
-    assert "'demo:get-thing' uses variations" in err
+def test_run_resolves_variations(demo: Path) -> None:
+    code, out, err = cli("run", "get thing _small", "--json")
+    assert code == 0, err
+    assert json.loads(out)["script"] == "demo:get-thing"
 
 
 def test_run_detect_os_for_real() -> None:

@@ -1,0 +1,222 @@
+"""The cache store: one folder per cached node, content-addressed by the node key.
+
+``<cache root>/<script alias>/<node key>/`` holds what the script wrote while running (it runs
+with that folder as its working directory, as in CM), CM's ``cm-cached-state.json``
+(``new_env``, ``new_state``, ``version``), ``cmsm-provenance.json`` and, written last and
+atomically, ``cmsm-result.json``. An entry is complete, and trusted, only when that last file
+exists and reads back.
+
+Entries are built in place rather than in a temporary folder renamed at the end: scripts bake
+absolute paths into what they build (a Python venv's scripts, compiled rpaths, config files),
+which a rename would break. Safety comes from the lock and the completion marker instead:
+
+* a build holds an exclusive ``flock`` on ``<alias>/.<key>.lock``; a second process wanting
+  the same key waits and then finds the finished entry; different keys build in parallel. The
+  kernel drops the lock of a killed process, so no stale lock remains;
+* a folder without a valid ``cmsm-result.json`` is a leftover of a failed or killed build:
+  the next build moves it aside and deletes it before starting, and lookups never return it.
+
+The root is ``$CMSM_CACHE`` or ``$CMSM_HOME/cache``; it can be shared by users and cluster
+nodes on a shared file system. A moved root still works: exported values that point into the
+entry are rewritten from the recorded entry path to the current one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import CMSnakemakeError
+from .repos import cmsm_home
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["CacheEntry", "CacheStore"]
+
+RESULT = "cmsm-result.json"
+CM_STATE = "cm-cached-state.json"
+PROVENANCE = "cmsm-provenance.json"
+LAST_USED = ".cmsm-last-used"
+_FORMAT = 1
+_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass
+class CacheEntry:
+    """A complete cache entry: where it is and what the script exported."""
+
+    alias: str
+    key: str
+    path: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def new_env(self) -> dict[str, Any]:
+        env: dict[str, Any] = self.result.get("new_env", {})
+        return env
+
+    @property
+    def new_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.result.get("new_state", {})
+        return state
+
+
+def safe_name(text: str) -> str:
+    """A folder name from ``text`` that cannot leave its parent (no ``/``, no ``..``)."""
+    cleaned = "".join(c if c in _SAFE else "_" for c in text).strip(".") or "_"
+    return cleaned[:100]
+
+
+def _relocate(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str) and old and value.startswith(old):
+        return new + value[len(old) :]
+    if isinstance(value, list):
+        return [_relocate(v, old, new) for v in value]
+    return value
+
+
+class CacheStore:
+    """Cache entries under one root folder."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        env = os.environ.get("CMSM_CACHE")
+        chosen = os.fspath(root) if root is not None else env or os.path.join(cmsm_home(), "cache")
+        self.root = os.path.abspath(chosen)
+
+    def entry_path(self, alias: str, key: str) -> str:
+        if not key or set(key) - set("0123456789abcdef"):
+            raise CMSnakemakeError(f"invalid cache key '{key}'")
+        return os.path.join(self.root, safe_name(alias), key)
+
+    def lookup(self, alias: str, key: str) -> CacheEntry | None:
+        """Return the complete entry for ``key``, or None."""
+        path = self.entry_path(alias, key)
+        result = self._read_result(path)
+        if result is None:
+            return None
+        with contextlib.suppress(OSError):
+            with open(os.path.join(path, LAST_USED), "w", encoding="utf-8") as fh:
+                fh.write(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        return CacheEntry(alias, key, path, result)
+
+    @staticmethod
+    def _read_result(path: str) -> dict[str, Any] | None:
+        try:
+            with open(os.path.join(path, RESULT), encoding="utf-8") as fh:
+                result = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(result, dict) or result.get("format") != _FORMAT:
+            return None
+        recorded = result.get("entry", path)
+        if recorded != path:  # the cache root moved: values that pointed into it follow
+            result["new_env"] = {
+                k: _relocate(v, recorded, path) for k, v in result.get("new_env", {}).items()
+            }
+            result["relocated_from"] = recorded
+        return result
+
+    @contextlib.contextmanager
+    def lock(self, alias: str, key: str) -> Iterator[None]:
+        """Hold the build lock of ``key`` (waits while another process builds it)."""
+        folder = os.path.join(self.root, safe_name(alias))
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(os.path.join(folder, f".{key}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def prepare(self, alias: str, key: str) -> tuple[str, str | None]:
+        """Make an empty folder for building ``key`` (call with the lock held).
+
+        Returns the folder, and the path of a removed leftover of an earlier build, if any.
+        """
+        path = self.entry_path(alias, key)
+        leftover = None
+        if os.path.lexists(path):
+            trash = f"{path}.stale-{os.getpid()}-{time.monotonic_ns()}"
+            os.replace(path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            leftover = path
+        os.makedirs(path)
+        return path, leftover
+
+    def commit(
+        self, alias: str, key: str, result: dict[str, Any], provenance: dict[str, Any]
+    ) -> CacheEntry:
+        """Write the entry's records; the result file last, atomically: now it is trusted."""
+        path = self.entry_path(alias, key)
+        result = {"format": _FORMAT, "entry": path, **result}
+        cm_state = {k: result.get(k) for k in ("new_env", "new_state", "version")}
+        for name, data in ((CM_STATE, cm_state), (PROVENANCE, provenance), (RESULT, result)):
+            tmp = os.path.join(path, f".{name}.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=1, sort_keys=True, default=str)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, os.path.join(path, name))
+        return CacheEntry(alias, key, path, result)
+
+    def discard(self, alias: str, key: str) -> None:
+        """Remove the folder of a build that failed (call with the lock held)."""
+        path = self.entry_path(alias, key)
+        if os.path.lexists(path) and self._read_result(path) is None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def entries(self) -> list[CacheEntry]:
+        """Every complete entry."""
+        found: list[CacheEntry] = []
+        if not os.path.isdir(self.root):
+            return found
+        for alias in sorted(os.listdir(self.root)):
+            folder = os.path.join(self.root, alias)
+            if not os.path.isdir(folder):
+                continue
+            for key in sorted(os.listdir(folder)):
+                path = os.path.join(folder, key)
+                if key.startswith(".") or ".stale-" in key or not os.path.isdir(path):
+                    continue
+                result = self._read_result(path)
+                if result is not None:
+                    found.append(CacheEntry(alias, key, path, result))
+        return found
+
+    def incomplete(self) -> list[str]:
+        """Folders without a completion marker (failed or running builds)."""
+        found: list[str] = []
+        if not os.path.isdir(self.root):
+            return found
+        for alias in sorted(os.listdir(self.root)):
+            folder = os.path.join(self.root, alias)
+            if not os.path.isdir(folder):
+                continue
+            for key in sorted(os.listdir(folder)):
+                path = os.path.join(folder, key)
+                if (
+                    not key.startswith(".")
+                    and os.path.isdir(path)
+                    and self._read_result(path) is None
+                ):
+                    found.append(path)
+        return found
+
+    def remove(self, entry: CacheEntry) -> None:
+        with self.lock(entry.alias, entry.key):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+    @staticmethod
+    def last_used(entry: CacheEntry) -> float:
+        for name in (LAST_USED, RESULT):
+            with contextlib.suppress(OSError):
+                return os.path.getmtime(os.path.join(entry.path, name))
+        return 0.0

@@ -1,0 +1,475 @@
+"""The runtime: run a request with CM's semantics, using the planner and the cache store.
+
+For each script call (the request, then each dependency as CM reaches it) the runtime:
+
+1. plans the call with the live env, which gives its node (full variations, versions, key);
+2. if the script is cached and the cache has a complete entry for the key, returns it;
+3. otherwise runs CM's stage sequence in the entry folder (cached; under the entry's lock) or
+   in the caller's folder (not cached)::
+
+       env after CM's phases before deps (the planner's NodeState, live values)
+       predeps (MLC) → deps → preprocess → prehook_deps → native script
+       → posthook_deps → postprocess → post_deps → exports (new_env_keys/new_state_keys)
+
+   Each dependency is decided against the live env exactly as CM does (which is how the
+   plan's residual dependencies get decided) and run recursively through this same function;
+4. writes the result atomically (the cache entry's result file last).
+
+Results are remembered by node key within one runtime, so a node reached twice runs once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._frozen import thaw
+from ..cache import CacheStore
+from ..errors import CMSnakemakeError, ScriptFailed
+from ..meta import DEP_LISTS, dep_from_raw, dep_to_raw
+from ..penv import PEnv
+from ..planner import NodeState, PlanError, Planner, root_call
+from ..provider import IndexProvider
+from ..reporting import NullReporter, Reporter
+from . import hooks
+from .automation import ScriptAutomation
+from .compat import cmind as compat_cmind
+from .exports import select_keys
+from .native import ENV_OUT, read_env_out, run_wrapper, select_native_script, write_wrapper
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..index import ScriptIndex
+    from ..plan import PlanNode
+    from ..planner import _Call
+    from ..tags import TagQuery
+
+__all__ = ["NodeResult", "Runtime"]
+
+_TMP_FILES = ("tmp-run-state.json", "tmp-run-env.out", "tmp-ver.out", "tmp-env.sh",
+              "tmp-env-all.sh", "tmp-state.json", "tmp-run.sh")  # fmt: skip
+
+
+@dataclass
+class NodeResult:
+    """What one script run returns to its caller."""
+
+    key: str
+    script: str
+    new_env: dict[str, Any]
+    new_state: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+    from_cache: bool = False
+    path: str = ""
+    deps: list[str] = field(default_factory=list)
+    skipped: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "script": self.script, "new_env": self.new_env,
+                "new_state": self.new_state, "version": self.version,
+                "from_cache": self.from_cache, "path": self.path, "deps": self.deps,
+                "skipped": self.skipped, "seconds": round(self.seconds, 3)}  # fmt: skip
+
+
+def _merge_into(target: dict[str, Any], values: dict[str, Any]) -> None:
+    """CM's merge of exports: lists are appended (without duplicates), the rest replaced."""
+    for key, value in values.items():
+        old = target.get(key)
+        if isinstance(value, list | tuple) and isinstance(old, list | tuple):
+            target[key] = [*old, *(v for v in value if v not in old)]
+        elif isinstance(value, dict) and isinstance(old, dict):
+            _merge_into(old, value)
+        else:
+            target[key] = list(value) if isinstance(value, tuple) else value
+
+
+def _penv(env: dict[str, Any]) -> PEnv:
+    """The live env for the planner's rules: list values as tuples, other values as text."""
+    return PEnv({k: tuple(str(x) for x in v) if isinstance(v, list | tuple) else
+                 ("" if v is None else v if isinstance(v, str) else str(v))
+                 for k, v in env.items()})  # fmt: skip
+
+
+def _plain(env: PEnv) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in env.known().items()}
+
+
+class Runtime:
+    """Runs requests; one instance per command (or per Snakemake job)."""
+
+    def __init__(
+        self,
+        index: ScriptIndex,
+        *,
+        cache: CacheStore | None = None,
+        facts: dict[str, dict[str, str]] | None = None,
+        reporter: Reporter | None = None,
+        workdir: str | None = None,
+        new: bool = False,
+    ) -> None:
+        self.provider = IndexProvider(index)
+        self.planner = Planner(self.provider, facts=facts, reporter=reporter)
+        self.cache = cache or CacheStore()
+        self.reporter = reporter or NullReporter()
+        self.workdir = os.path.abspath(workdir or os.getcwd())
+        self.new = new
+        self.results: dict[str, NodeResult] = {}
+        self.os_info = hooks.os_info()
+
+    # -- entry points --------------------------------------------------------------------------
+
+    def run(self, request: str | TagQuery, inputs: dict[str, Any] | None = None, *,
+            artifact: str | None = None) -> NodeResult:  # fmt: skip
+        """Run a top-level request (tags and/or ``repo:alias``) with CLI-style inputs."""
+        call = root_call(request, inputs, artifact=artifact)
+        return self.run_call(call, state={}, cwd=self.workdir)
+
+    def run_call(self, call: _Call, *, state: dict[str, Any], cwd: str) -> NodeResult:
+        """Run one script call (planning it first with the live env)."""
+        node = self.planner.plan_call(call)
+        done = self.results.get(node.key)
+        if done is not None:
+            return done
+        if node.cached:
+            result = self._run_cached(call, node, state)
+        else:
+            result = self._execute(call, node, state, cwd)
+        self.results[node.key] = result
+        return result
+
+    # -- cached nodes ------------------------------------------------------------------------
+
+    def _hit(self, node: PlanNode) -> NodeResult | None:
+        entry = self.cache.lookup(node.alias, node.key)
+        if entry is None:
+            return None
+        if "relocated_from" in entry.result:
+            self.reporter.note(f"cache entry of {node.alias} moved from "
+                               f"{entry.result['relocated_from']}; paths adjusted")  # fmt: skip
+        self.reporter.stage(node.alias, f"from cache {entry.path}")
+        return NodeResult(node.key, node.script, dict(entry.new_env), dict(entry.new_state),
+                          str(entry.result.get("version", "")), True, entry.path,
+                          list(entry.result.get("deps", [])))  # fmt: skip
+
+    def _run_cached(self, call: _Call, node: PlanNode, state: dict[str, Any]) -> NodeResult:
+        if not self.new:
+            hit = self._hit(node)
+            if hit is not None:
+                return hit
+        with self.cache.lock(node.alias, node.key):
+            if not self.new:
+                hit = self._hit(node)  # built by another process while we waited
+                if hit is not None:
+                    return hit
+            path, leftover = self.cache.prepare(node.alias, node.key)
+            if leftover:
+                self.reporter.warning(
+                    f"removed an incomplete cache entry of {node.alias} "
+                    f"(an earlier build failed or was killed): {leftover}"
+                )
+            try:
+                result = self._execute(call, node, state, path)
+            except BaseException:
+                self.cache.discard(node.alias, node.key)
+                raise
+            record = result.to_json()
+            self.cache.commit(node.alias, node.key, record, self._provenance(call, node, result))
+            result.path = path
+            return result
+
+    def _provenance(self, call: _Call, node: PlanNode, result: NodeResult) -> dict[str, Any]:
+        return {
+            "request": call.tags or str(call.query),
+            "script": node.script,
+            "variations": list(node.variations),
+            "versions": dict(node.versions),
+            "version": result.version,
+            "deps": [d.key for d in node.static_deps],
+            "facts": {k: self.planner.facts.get(node.alias, {}).get(k) for k in node.facts},
+            "host": platform.node(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(result.seconds, 3),
+        }
+
+    # -- running one script ------------------------------------------------------------------
+
+    def _execute(self, call: _Call, node: PlanNode, state: dict[str, Any], cwd: str) -> NodeResult:
+        """CM's stage sequence for one node, in ``cwd``."""
+        started = time.monotonic()
+        previous = os.getcwd()
+        os.chdir(cwd)  # hooks read and write relative paths, as under CM (which chdirs too)
+        try:
+            result = _ScriptRun(self, call, node, state, cwd).execute()
+        finally:
+            os.chdir(previous)
+        result.seconds = time.monotonic() - started
+        return result
+
+
+class _ScriptRun:
+    """The live state of one script run: env, state, pending dependency lists."""
+
+    def __init__(self, runtime: Runtime, call: _Call, node: PlanNode, state: dict[str, Any],
+                 cwd: str) -> None:  # fmt: skip
+        self.runtime = runtime
+        self.call = call
+        self.node = node
+        self.state = state
+        self.cwd = cwd
+        self.node_state: NodeState = runtime.planner.node_state(call)
+        self.meta = self.node_state.meta
+        self.name = node.script
+        self.deps_run: list[str] = []
+        self.customize = hooks.load_customize(self.meta.path, self.name)
+        self.raw_meta = self._raw_meta()
+        self.rsi: dict[str, Any] = {}
+        self.version = ""
+        self.extra_cache_tags: list[str] = []
+
+    # -- the i dict and the live meta -------------------------------------------------------
+
+    def _raw_meta(self) -> dict[str, Any]:
+        from ..meta import to_jsonable
+
+        raw: dict[str, Any] = to_jsonable(self.meta)
+        for name in DEP_LISTS:
+            raw[name] = [dep_to_raw(d) for d in self.node_state.lists[name]]
+        return raw
+
+    def _sync_lists(self) -> None:
+        """Hooks may edit ``i['meta']`` dep lists (directly or with ``update_deps``)."""
+        for name in DEP_LISTS:
+            self.node_state.lists[name] = tuple(dep_from_raw(d) for d in self.raw_meta[name])
+
+    @property
+    def env(self) -> dict[str, Any]:
+        return self._env
+
+    def _hook_input(self) -> dict[str, Any]:
+        return {
+            "env": self._env,
+            "state": self.state,
+            "const": {},
+            "meta": self.raw_meta,
+            "input": thaw(self.call.inputs),
+            "automation": self.automation,
+            "artifact": _Artifact(self.meta.path, self.raw_meta),
+            "customize": thaw(self.meta.customize),
+            "os_info": self.runtime.os_info,
+            "recursion_spaces": "  ",
+            "script_tags": list(self.call.query.tags),
+            "variation_tags": list(self.call.query.variations),
+            "run_script_input": self.rsi,
+        }
+
+    def execute(self) -> NodeResult:
+        self._env: dict[str, Any] = _plain(self.node_state.env)
+        self.rsi.update({
+            "path": self.meta.path, "bat_ext": self.runtime.os_info["bat_ext"],
+            "os_info": self.runtime.os_info, "const": dict(self.node_state.const),
+            "state": self.state, "meta": self.raw_meta, "script_name": None,
+            "tmp_file_run_state": "tmp-run-state.json", "tmp_file_run_env": ENV_OUT,
+            "tmp_file_ver": "tmp-ver.out", "tmp_file_state": "tmp-state.json",
+            "local_env_keys": list(self.meta.local_env_keys), "recursion_spaces": "  ",
+            "add_deps_recursive": self.node_state.adr,
+            "posthook_deps": self.raw_meta["posthook_deps"],
+            "variation_tags_string": self.node_state.resolved.tags,
+            "run_state": {"script_id": self.meta.ident, "script_tags": list(self.meta.tags),
+                          "script_variation_tags": list(self.node_state.resolved.all),
+                          "version_info": []},
+        })  # fmt: skip
+        self.automation = ScriptAutomation(
+            script=self.name, script_dir=self.meta.path, prefix=self.node_state.prefix,
+            cwd=self.cwd, customize=self.customize, hook_input=self._hook_input,
+            script_prefix=lambda: list(self.state.get("script_prefix", [])),
+        )  # fmt: skip
+        token = compat_cmind.CURRENT_RUNNER.set(self._nested_run)
+        try:
+            return self._stages()
+        finally:
+            compat_cmind.CURRENT_RUNNER.reset(token)
+
+    def _stages(self) -> NodeResult:
+        ns = self.node_state
+        if ns.mlc and self.meta.predeps and self.customize is not None:
+            self._hook("predeps")
+        self._deps("deps")
+        self._clean(self.meta.clean_files)
+        if self.customize is not None:
+            ns.env = _penv(self._env)
+            ns._impose_const()
+            self._env = _plain(ns.env)
+            outcome = self._hook("preprocess")
+            if outcome.get("skip"):
+                return self._skip(outcome)
+        self._deps("prehook_deps")
+        self._native()
+        self._deps("posthook_deps")
+        if self.customize is not None:
+            self._hook("postprocess")
+        self._deps("post_deps")
+        return self._finish()
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def _hook(self, name: str) -> dict[str, Any]:
+        assert self.customize is not None
+        self.runtime.reporter.stage(self.meta.alias, name)
+        result = hooks.call_hook(self.customize, name, self._hook_input(), self.name)
+        self._sync_lists()
+        if result.get("version"):
+            self.version = str(result["version"])
+        self.extra_cache_tags += list(result.get("add_extra_cache_tags", []) or [])
+        return result
+
+    def _skip(self, outcome: dict[str, Any]) -> NodeResult:
+        script = outcome.get("script")
+        if isinstance(script, dict):  # run another script instead, with the same env
+            tags = str(script.get("tags", ""))
+            inputs = {k: v for k, v in script.items() if k != "tags"}
+            call = root_call(tags, {**inputs, "env": self._env})
+            other = self.runtime.run_call(call, state=self.state, cwd=self.cwd)
+            return NodeResult(self.node.key, self.name, dict(other.new_env),
+                              dict(other.new_state), other.version, path=self.cwd,
+                              deps=[*self.deps_run, tags])  # fmt: skip
+        return NodeResult(self.node.key, self.name, {}, {}, path=self.cwd, deps=self.deps_run,
+                          skipped=True)  # fmt: skip
+
+    def _deps(self, list_name: str) -> None:
+        ns = self.node_state
+        for dep in list(ns.lists[list_name]):
+            if not dep.tags:
+                continue
+            ns.env = _penv(self._env)
+            made = ns.child_call(list_name, dep, ())
+            if made is None:
+                continue
+            if isinstance(made, str):  # cannot happen with every value known
+                raise PlanError(f"{self.name}: {list_name} '{dep.tags}': {made}")
+            child, hidden = made
+            self.runtime.reporter.stage(self.meta.alias, f"{list_name} {child.tags}")
+            result = self.runtime.run_call(child, state=self.state, cwd=self.cwd)
+            self.deps_run.append(child.tags)
+            _merge_into(self._env, result.new_env)
+            _merge_into(self.state, result.new_state)
+            ns.env = _penv(self._env)
+            ns.restore(hidden)
+            self._env = _plain(ns.env)
+
+    def _native(self) -> None:
+        ns = self.node_state
+        base = self.rsi.get("script_name") or ns.script_name or "run"
+        script = select_native_script(Path(self.meta.path), str(base), self._env,
+                                      env_prefix=ns.prefix)  # fmt: skip
+        if script is None:
+            if self.rsi.get("script_name") or ns.script_name:
+                raise ScriptFailed(self.name, "native script", f"'{base}' not found in "
+                                   f"{self.meta.path}")  # fmt: skip
+            return
+        for old, new in self.meta.env_key_mappings.items():
+            for key in [k for k in self._env if k.startswith(old)]:
+                self._env[new + key[len(old) :]] = self._env[key]
+        ns.env = _penv(self._env)
+        ns._impose_const()
+        self._env = _plain(ns.env)
+        self._env[f"{ns.prefix}TMP_CURRENT_SCRIPT_PATH"] = self.meta.path
+        self._env[f"{ns.prefix}TMP_CURRENT_SCRIPT_WORK_PATH"] = self.cwd
+        work = Path(self.cwd)
+        for name in (ENV_OUT, "tmp-run-state.json"):
+            if os.path.exists(work / name):
+                os.remove(work / name)
+        with open(work / "tmp-state.json", "w", encoding="utf-8") as fh:
+            json.dump(self.state, fh, default=str)
+        self.runtime.reporter.stage(self.meta.alias, f"run {script.name}")
+        write_wrapper(work, self._env, script, script_prefix=self.state.get("script_prefix", []))
+        code = run_wrapper(work)
+        if code != 0:
+            self._print_error_files()
+            raise ScriptFailed(self.name, f"native script {script.name}",
+                               f"it failed in {self.cwd}", returncode=code,
+                               hint="The script's output is above.")  # fmt: skip
+        values, bad = read_env_out(work / ENV_OUT)
+        for line in bad:
+            self.runtime.reporter.warning(f"{self.name}: {ENV_OUT}: no '=' in line {line!r}")
+        for key, value in values.items():
+            if key.startswith("+"):
+                _merge_into(self._env, {key: [v for v in value.split(os.pathsep) if v]})
+            else:
+                self._env[key] = value
+        try:
+            with open(work / "tmp-run-state.json", encoding="utf-8") as fh:
+                _merge_into(self.state, json.load(fh))
+        except FileNotFoundError:
+            pass
+        except ValueError as exc:
+            raise ScriptFailed(self.name, "tmp-run-state.json", f"not valid JSON: {exc}") from None
+
+    def _print_error_files(self) -> None:
+        for name in self.meta.print_files_if_script_error:
+            path = os.path.join(self.cwd, name)
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    self.runtime.reporter.warning(f"{name} of {self.name}:\n{fh.read()}")
+
+    def _clean(self, names: tuple[str, ...]) -> None:
+        for name in (*names, *_TMP_FILES):
+            path = os.path.join(self.cwd, name)
+            if os.path.isfile(path) and os.path.realpath(path).startswith(
+                os.path.realpath(self.cwd)
+            ):
+                os.remove(path)
+
+    def _finish(self) -> NodeResult:
+        ns = self.node_state
+        ns.env = _penv(self._env)
+        ns._impose_const()
+        self._env = _plain(ns.env)
+        forced = self.call.inputs.get("force_new_env_keys")
+        patterns = list(forced) if isinstance(forced, list) else ns.new_env_keys
+        new_env = select_keys(self._env, patterns)
+        new_state = select_keys(self.state, list(self.meta.new_state_keys))
+        version = (self.version or str(self._env.get(f"{ns.prefix}DETECTED_VERSION", ""))
+                   or str(self._env.get(f"{ns.prefix}VERSION", "")))  # fmt: skip
+        for key, label in self.meta.print_env_at_the_end.items():
+            if key in new_env:
+                self.runtime.reporter.note(f"{label}: {new_env[key]}")
+        if not self.node.cached:
+            self._clean(self.meta.clean_files)
+        return NodeResult(self.node.key, self.name, new_env, new_state, version, False,
+                          self.cwd, self.deps_run)  # fmt: skip
+
+    # -- nested runs from customize.py -------------------------------------------------------
+
+    def _nested_run(self, i: dict[str, Any]) -> dict[str, Any]:
+        """``cmind.access({'action': 'run', 'automation': 'script', ...})`` from a hook."""
+        tags = str(i.get("tags", ""))
+        env = i.get("env")
+        state = i.get("state") if isinstance(i.get("state"), dict) else self.state
+        inputs = {k: v for k, v in i.items()
+                  if k not in {"action", "automation", "tags", "env", "state", "quiet", "silent",
+                               "verbose", "out", "artifact"}}  # fmt: skip
+        live = {k: v for k, v in dict(env or {}).items()}
+        call = root_call(tags, {**inputs, "env": live}, artifact=i.get("artifact"))
+        try:
+            result = self.runtime.run_call(call, state=state, cwd=self.cwd)  # type: ignore[arg-type]
+        except CMSnakemakeError as exc:
+            return {"return": exc.exit_code or 1, "error": exc.render()}
+        if isinstance(env, dict):
+            _merge_into(env, result.new_env)
+        return {"return": 0, "new_env": result.new_env, "new_state": result.new_state,
+                "env": env, "state": state, "deps": result.deps}  # fmt: skip
+
+
+class _Artifact:
+    """``i['artifact']``: the script folder and meta."""
+
+    def __init__(self, path: str, meta: dict[str, Any]) -> None:
+        self.path = path
+        self.meta = meta
+        self.repo_path = os.path.dirname(os.path.dirname(path))

@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Produce golden data for ``cm run script --tags=...`` from real MLCommons CM.
+
+This writes ``cm_run_golden.json`` (next to this file by default): what the
+real CM 4.x script runtime (``cmind`` from PyPI + the cmx4mlops corpus's own
+``automation/script/module.py``) returns to the caller for
+``cmind.access({'action': 'run', 'automation': 'script', 'tags': <tags>,
+'quiet': True, **inputs})``, i.e. the exported ``new_env`` / ``new_state``
+(plus the returned ``deps`` list), for each request in ``CASES`` below.
+Unlike ``cm find``, this really executes the scripts (shell + customize.py)
+on this machine, so values are machine-specific; see ``value_kinds``.
+
+How to reproduce ``tests/data/cm_run_golden.json``
+--------------------------------------------------
+
+1. Install the reference CM in a private venv (the golden file was made with
+   cmind 4.2.0, the latest 4.x on PyPI at the time)::
+
+       python3 -m venv /tmp/cmvenv
+       /tmp/cmvenv/bin/pip install cmind==4.2.0
+
+2. Unpack the corpus wheel (cmx4mlops 1.0.1 from PyPI) so that
+   ``<corpus>/cmr.yaml`` (``prefix: repo``) and ``<corpus>/repo/script/*``
+   exist::
+
+       /tmp/cmvenv/bin/pip download --no-deps cmx4mlops==1.0.1 -d /tmp/corpus
+       python3 -m zipfile -e /tmp/corpus/cmx4mlops-1.0.1-py3-none-any.whl \\
+           /tmp/corpus/unpacked
+       # corpus path: /tmp/corpus/unpacked/cmx4mlops
+
+3. From the repository root run, WITH CM'S PYTHON (the children import
+   ``cmind``)::
+
+       /tmp/cmvenv/bin/python tests/data/make_cm_run_golden.py \\
+           --corpus /tmp/corpus/unpacked/cmx4mlops
+
+   Needs: network access to PyPI only (numpy, pyyaml and virtualenv are
+   pip-installed into a throw-away venv); gcc/g++, cmake, java and
+   docker (the client binary only) on PATH; Linux.  Takes ~30 s.
+   ``--only ID[,ID...]`` runs a subset (note: later cases rely on the cache
+   state left by earlier ones), ``--keep`` keeps the temp dir (with one log
+   per case in ``<tmp>/logs``).
+
+What the script does
+--------------------
+
+* Creates a temp dir ``<tmp>`` (recorded as ``tmp_root``) and copies the
+  corpus into it (the original is never touched).
+* Creates a fresh venv ``<tmp>/pyvenv`` with ``--base-python`` (default: the
+  first ``python3`` on PATH) and puts ``<tmp>/pyvenv/bin`` FIRST on PATH for
+  every CM run.  CM's ``get-python3`` searches PATH for ``python3``, so it
+  detects the venv's python, and every ``get-generic-python-lib`` pip install
+  goes into that venv instead of polluting the system python.  (Passing
+  ``env.CM_PYTHON_BIN_WITH_PATH`` or ``_custom-path.#`` also works but changes
+  what ``get,python3`` exports/caches; PATH keeps the requests plain.)
+* Every CM run happens in its own child process
+  (``<this python> make_cm_run_golden.py --child ...``) with a scrubbed
+  environment: all ``CM_*`` variables removed, ``CM_REPOS=<tmp>/cmhome``
+  (private CM home, shared by all cases, so the CM cache persists from case
+  to case in ``CASES`` order), ``CM_CORE_SKIP_INTERNAL_REPOS=yes``, stdin =
+  /dev/null (a script that prompts fails instead of hanging), cwd = a fresh
+  ``<tmp>/work/<case id>`` (non-cached scripts write their tmp files in cwd).
+* Registers the corpus with ``cm import repo --path=<copy>`` first.
+* The child calls ``cmind.access({'action': 'run', 'automation': 'script',
+  'tags': tags, 'quiet': True, **inputs})`` and saves ``return``, ``error``,
+  ``new_env``, ``new_state`` and ``deps`` as JSON.  The root logger is set to
+  DEBUG (without passing ``v``/``verbose``, which would add ``CM_VERBOSE`` to
+  env) to see CM's "Found cached script output" message.
+
+Output fields per case
+----------------------
+
+* ``id``, ``tags``, ``inputs``: the request (``<tmp>`` in inputs is replaced
+  by the real temp dir at run time).
+* ``returncode``: CM's ``return`` value (0 = ok); ``error``: CM's ``error``
+  text (or the child's traceback tail if it crashed), null when ok.
+* ``new_env`` / ``new_state`` / ``deps``: exactly as returned (values are not
+  normalised).  ``new_env`` is the env subset returned to the caller
+  (filtered by the script's ``new_env_keys``).
+* ``value_kinds``: for each ``new_env`` key: ``"path"`` (absolute path that
+  existed on disk right after the run; for a list: every element), else
+  ``"version"`` (looks like ``1.2`` / ``3.11.7`` / ``2.4.6rc1``; for a list:
+  every element), else ``"text"``.
+* ``tmp_dependent_keys``: ``new_env`` keys whose value contains ``tmp_root``
+  (e.g. paths into a cache entry ``<tmp>/cmhome/repos/local/cache/<uid>``,
+  whose uid is random).
+* ``cached``: the top-level script was served from the CM cache (CM logged
+  "Found cached script output" at recursion level 0).  ``cacheable``: the
+  script meta has ``cache: true`` (null if no script ran).
+  ``new_cache_entries``: scripts (alias + variation tags) for which this run
+  created a cache entry.
+* ``script``: alias of the script CM actually ran at the top level (from its
+  "Found script::" debug message; null if none); ``candidates``: aliases of
+  all corpus scripts whose tags contain the request's non-variation tags
+  (CM picks one in quiet mode); ``seconds``: wall time of the child process.
+"""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+# (id, tags, inputs, notes).  ORDER MATTERS: the CM cache is shared.
+CASES = [
+    ("detect-os", "detect,os", {}, "not cacheable; no deps"),
+    ("detect-cpu", "detect,cpu", {}, "not cacheable; dep detect,os"),
+    ("get-python3-first", "get,python3", {}, "cache miss: detects <tmp>/pyvenv/bin/python3 via PATH"),
+    ("get-python3-second", "get,python3", {}, "same request again: cache hit"),
+    (
+        "get-generic-python-lib-numpy",
+        "get,generic-python-lib,_numpy",
+        {},
+        "cache miss: pip installs numpy into the venv (also creates the _pip entry)",
+    ),
+    (
+        "get-generic-python-lib-numpy-second",
+        "get,generic-python-lib,_numpy",
+        {},
+        "same request again: cache hit",
+    ),
+    (
+        "get-generic-python-lib-package-pyyaml",
+        "get,generic-python-lib,_package.pyyaml",
+        {},
+        "dynamic variation package.#; pip installs pyyaml; _pip dep is a cache hit",
+    ),
+    ("detect-sudo", "detect,sudo", {}, "runs as root here: CM_SUDO=''"),
+    ("get-gcc", "get,gcc", {}, "cache miss; post_dep get,compiler-flags"),
+    (
+        "get-compiler",
+        "get,compiler",
+        {},
+        "tags match get-gcc, get-llvm, get-cl, ...: served from the get-gcc cache entry "
+        "created by the previous case (needs that order; on an empty cache CM would "
+        "pick a script, possibly get-llvm -> install)",
+    ),
+    ("get-compiler-flags", "get,compiler-flags", {}, "not cacheable; dep get,compiler (cache hit)"),
+    ("get-cmake", "get,cmake", {}, "cache miss; finds system cmake (no install)"),
+    ("get-java", "get,java", {}, "cache miss; finds system java (no install)"),
+    ("get-docker", "get,docker", {}, "cache miss; only `docker --version` (client binary)"),
+    ("get-cache-dir", "get,cache,dir,_name.golden", {}, "value is the cache entry dir"),
+    ("get-cache-dir-second", "get,cache,dir,_name.golden", {}, "same request again: cache hit"),
+    (
+        "get-cache-dir-env-name",
+        "get,cache,dir,_name.golden-env",
+        {"env": {"CM_CACHE_DIR_ENV_NAME": "CM_GOLDEN_CACHE_DIR"}},
+        "new_env_keys has '<<<CM_CACHE_DIR_ENV_NAME>>>' -> exports CM_GOLDEN_CACHE_DIR",
+    ),
+    (
+        "get-mlperf-results-dir",
+        "get,mlperf,inference,results,dir",
+        {},
+        "default variation version.4_1-dev; dir = cache entry dir",
+    ),
+    (
+        "get-mlperf-results-dir-input",
+        "get,mlperf,inference,results,dir,_version.4_1",
+        {"results_dir": "<tmp>/results"},
+        "input_mapping results_dir -> CM_MLPERF_INFERENCE_RESULTS_DIR (dir need not exist)",
+    ),
+    ("print-hello-world", "print,hello-world", {}, "default_env + env; new_env_keys CM_ENV_TEST*"),
+    (
+        "print-hello-world-inputs",
+        "print,hello-world,_text.golden",
+        {"test1": "from-input", "env": {"CM_ENV_TEST3": "from-env", "CM_GOLDEN_OTHER": "x"}},
+        "input_mapping test1 -> CM_ENV_TEST1; --env keys; which of them are exported",
+    ),
+    ("print-python-version", "print,python-version", {}, "no new_env_keys: exports nothing"),
+    (
+        "test-deps-conditions",
+        "test,deps,conditions",
+        {},
+        "enable_if_env/skip_if_env on deps: see the returned deps list",
+    ),
+    (
+        "create-custom-cache-entry",
+        "create,custom,cache,entry",
+        {"extra_cache_tags": "golden", "env_key": "GOLDEN", "path": "<tmp>/custom-entry"},
+        "input_mapping env_key/path; without extra_cache_tags it prompts (input())",
+    ),
+    (
+        "dump-pip-freeze",
+        "dump,pip,freeze",
+        {},
+        "new_state pip_freeze = the packages of <tmp>/pyvenv at this point",
+    ),
+    (
+        "install-python-venv",
+        "install,python-venv",
+        {"name": "golden"},
+        "pip installs virtualenv into <tmp>/pyvenv, creates a venv in the cache "
+        "entry; post_dep get,python3 registers it; new_state script_prefix",
+    ),
+    (
+        "error-unknown-tags",
+        "get,golden-no-such-script",
+        {},
+        "no script matches: CM error",
+    ),
+]
+
+VERSION_RE = re.compile(r"v?\d+(\.\d+)+([.\-+_]?[0-9A-Za-z]+)*")
+CACHED_MSG = "    - Found cached script output:"
+FOUND_MSG = "  - Found script::"
+
+
+# --------------------------------------------------------------------------
+# child: one CM run, in-process
+# --------------------------------------------------------------------------
+def child_main(spec_file, out_file):
+    import logging
+
+    records = []
+
+    class Grab(logging.Handler):
+        def emit(self, record):
+            try:
+                records.append(record.getMessage())
+            except Exception:
+                pass
+
+    # Configure the root logger BEFORE CM does (its basicConfig(INFO) then is
+    # a no-op) so that CM's debug messages are visible; do not pass 'v'.
+    logging.basicConfig(level=logging.DEBUG)
+    logging.getLogger().addHandler(Grab())
+
+    with open(spec_file) as f:
+        spec = json.load(f)
+
+    import cmind
+
+    ii = {"action": "run", "automation": "script", "tags": spec["tags"], "quiet": True}
+    ii.update(spec["inputs"])
+    r = cmind.access(ii)
+
+    res = {
+        "return": r.get("return"),
+        "error": r.get("error"),
+        "new_env": r.get("new_env"),
+        "new_state": r.get("new_state"),
+        "deps": r.get("deps"),
+        "top_level_cache_hit": any(m.startswith(CACHED_MSG) for m in records),
+        "cached_paths": [m[len(CACHED_MSG) :].strip() for m in records if m.startswith(CACHED_MSG)],
+        # "  - Found script::<alias>,<uid> in <path>" (first one = top level)
+        "found_script": next(
+            (m[len(FOUND_MSG) :].split(" in ")[0] for m in records if m.startswith(FOUND_MSG)),
+            None,
+        ),
+    }
+    with open(out_file, "w") as f:
+        json.dump(res, f, indent=1, default=repr)
+
+
+# --------------------------------------------------------------------------
+# parent
+# --------------------------------------------------------------------------
+def scrubbed_env(cm_repos, path_prefix):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CM_")}
+    env["CM_REPOS"] = cm_repos
+    env["CM_CORE_SKIP_INTERNAL_REPOS"] = "yes"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PATH"] = path_prefix + os.pathsep + env.get("PATH", "")
+    for k in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"):
+        env.pop(k, None)
+    return env
+
+
+def subst(obj, tmp):
+    if isinstance(obj, str):
+        return obj.replace("<tmp>", tmp)
+    if isinstance(obj, dict):
+        return {k: subst(v, tmp) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [subst(v, tmp) for v in obj]
+    return obj
+
+
+def kind_of_scalar(v):
+    if isinstance(v, str):
+        if os.path.isabs(v) and os.path.exists(v):
+            return "path"
+        if VERSION_RE.fullmatch(v.strip()) and v.strip() == v:
+            return "version"
+    return "text"
+
+
+def kind_of(v):
+    if isinstance(v, list):
+        if not v:
+            return "text"
+        kinds = {kind_of_scalar(x) for x in v}
+        return kinds.pop() if len(kinds) == 1 else "text"
+    return kind_of_scalar(v)
+
+
+def contains(v, s):
+    if isinstance(v, str):
+        return s in v
+    if isinstance(v, list):
+        return any(contains(x, s) for x in v)
+    if isinstance(v, dict):
+        return any(contains(x, s) for x in v.values())
+    return False
+
+
+def load_meta(d):
+    import yaml  # available in CM's python (cmind depends on pyyaml)
+
+    p = os.path.join(d, "_cm.yaml")
+    if os.path.isfile(p):
+        with open(p) as f:
+            return yaml.safe_load(f) or {}
+    p = os.path.join(d, "_cm.json")
+    if os.path.isfile(p):
+        with open(p) as f:
+            return json.load(f)
+    return {}
+
+
+def script_index(corpus_copy):
+    root = os.path.join(corpus_copy, "repo", "script")
+    out = {}
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        if os.path.isdir(d):
+            m = load_meta(d)
+            if m.get("uid"):
+                out[m["uid"]] = {
+                    "alias": m.get("alias", name),
+                    "tags": m.get("tags", []),
+                    "cache": bool(m.get("cache", False)),
+                }
+    return out
+
+
+def matching_scripts(tags, scripts):
+    want = [t.strip() for t in tags.split(",") if t.strip() and not t.strip().startswith("_")]
+    if not want:
+        return []
+    return sorted(
+        (uid for uid, s in scripts.items() if all(t in s["tags"] for t in want)),
+        key=lambda u: scripts[u]["alias"],
+    )
+
+
+def cache_entries(cm_repos):
+    d = os.path.join(cm_repos, "repos", "local", "cache")
+    if not os.path.isdir(d):
+        return {}
+    out = {}
+    for uid in os.listdir(d):
+        p = os.path.join(d, uid, "_cm.json")
+        if os.path.isfile(p):
+            try:
+                with open(p) as f:
+                    out[uid] = json.load(f)
+            except Exception:
+                out[uid] = {}
+    return out
+
+
+def describe_entry(meta, scripts):
+    tags = meta.get("tags", [])
+    alias = None
+    for t in tags:
+        if t.startswith("script-artifact-"):
+            s = scripts.get(t[len("script-artifact-") :])
+            alias = s["alias"] if s else t
+    variations = sorted(t for t in tags if t.startswith("_"))
+    return {"script": alias, "variations": variations}
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child_main(sys.argv[2], sys.argv[3])
+        return
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", required=True, help="unpacked cmx4mlops dir (contains cmr.yaml)")
+    ap.add_argument(
+        "--cm",
+        default=os.path.join(os.path.dirname(sys.executable), "cm"),
+        help="`cm` executable (default: next to this python)",
+    )
+    ap.add_argument(
+        "--base-python",
+        default=None,
+        help="python used to create the throw-away venv (default: python3 on PATH)",
+    )
+    ap.add_argument("--corpus-label", default=None)
+    ap.add_argument(
+        "--out",
+        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "cm_run_golden.json"),
+    )
+    ap.add_argument("--timeout", type=float, default=900.0, help="per-case timeout (s)")
+    ap.add_argument("--only", default=None, help="comma-separated case ids")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = ap.parse_args()
+
+    try:
+        import cmind  # noqa: F401
+    except ImportError:
+        sys.exit("run this with CM's python (the one that has `cmind` installed)")
+
+    corpus = os.path.abspath(args.corpus)
+    if not os.path.isfile(os.path.join(corpus, "cmr.yaml")):
+        sys.exit(f"no cmr.yaml in corpus path {corpus}")
+    label = args.corpus_label
+    if label is None:
+        vfile = os.path.join(corpus, "VERSION")
+        version = open(vfile).read().strip() if os.path.isfile(vfile) else "?"
+        label = "cmx4mlops==" + version
+
+    base_python = args.base_python or shutil.which("python3")
+    if not base_python:
+        sys.exit("no python3 on PATH; pass --base-python")
+
+    cases = CASES
+    if args.only:
+        ids = set(args.only.split(","))
+        cases = [c for c in CASES if c[0] in ids]
+        if len(cases) != len(ids):
+            sys.exit("unknown case id in --only")
+
+    tmp = os.path.realpath(tempfile.mkdtemp(prefix="cm_run_golden_"))
+    try:
+        corpus_copy = os.path.join(tmp, "cmx4mlops")
+        shutil.copytree(corpus, corpus_copy, symlinks=True)
+        cm_repos = os.path.join(tmp, "cmhome")
+        logs = os.path.join(tmp, "logs")
+        os.makedirs(logs)
+        venv = os.path.join(tmp, "pyvenv")
+        subprocess.run([base_python, "-m", "venv", venv], check=True)
+        venv_bin = os.path.join(venv, "bin")
+        env = scrubbed_env(cm_repos, venv_bin)
+
+        def run_setup(cmd):
+            p = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"setup failed ({p.returncode}): {cmd}\n{p.stdout}\n{p.stderr}")
+            return p.stdout
+
+        run_setup([args.cm, "import", "repo", "--path=" + corpus_copy])
+        cmind_version = [x.strip() for x in run_setup([args.cm, "version"]).splitlines() if x.strip()][-1]
+        venv_python_version = run_setup([os.path.join(venv_bin, "python3"), "--version"]).strip()
+        pip_version = run_setup([os.path.join(venv_bin, "python3"), "-m", "pip", "--version"]).split()[1]
+
+        scripts = script_index(corpus_copy)
+
+        out_cases = []
+        for cid, tags, inputs, notes in cases:
+            work = os.path.join(tmp, "work", cid)
+            os.makedirs(work)
+            spec_file = os.path.join(logs, cid + ".spec.json")
+            res_file = os.path.join(logs, cid + ".result.json")
+            log_file = os.path.join(logs, cid + ".log")
+            with open(spec_file, "w") as f:
+                json.dump({"tags": tags, "inputs": subst(inputs, tmp)}, f)
+
+            before = cache_entries(cm_repos)
+            t0 = time.time()
+            timed_out = False
+            with open(log_file, "w") as lf, open(os.devnull) as devnull:
+                try:
+                    p = subprocess.run(
+                        [sys.executable, os.path.abspath(__file__), "--child", spec_file, res_file],
+                        env=env,
+                        cwd=work,
+                        stdin=devnull,
+                        stdout=lf,
+                        stderr=subprocess.STDOUT,
+                        timeout=args.timeout,
+                    )
+                    proc_rc = p.returncode
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    proc_rc = None
+            seconds = round(time.time() - t0, 2)
+            after = cache_entries(cm_repos)
+            new_entries = sorted(
+                (describe_entry(after[u], scripts) for u in after if u not in before),
+                key=lambda d: (str(d["script"]), d["variations"]),
+            )
+
+            res = None
+            if os.path.isfile(res_file):
+                with open(res_file) as f:
+                    res = json.load(f)
+
+            uids = matching_scripts(tags, scripts)
+            found = (res or {}).get("found_script")  # "alias,uid"
+            found_uid = found.split(",")[-1] if found else None
+            case = {
+                "id": cid,
+                "tags": tags,
+                "inputs": inputs,
+                "script": scripts[found_uid]["alias"] if found_uid in scripts else None,
+                "candidates": [scripts[u]["alias"] for u in uids],
+                "cacheable": scripts[found_uid]["cache"] if found_uid in scripts else None,
+            }
+            if res is not None:
+                new_env = res["new_env"] if res["new_env"] is not None else {}
+                new_state = res["new_state"] if res["new_state"] is not None else {}
+                case.update(
+                    {
+                        "returncode": res["return"],
+                        "error": res["error"] if res["return"] else None,
+                        "new_env": new_env,
+                        "new_state": new_state,
+                        "deps": res["deps"],
+                        "cached": bool(res["top_level_cache_hit"]),
+                        "value_kinds": {k: kind_of(v) for k, v in new_env.items()},
+                        "tmp_dependent_keys": sorted(k for k, v in new_env.items() if contains(v, tmp)),
+                        "tmp_dependent_state_keys": sorted(
+                            k for k, v in new_state.items() if contains(v, tmp)
+                        ),
+                    }
+                )
+            else:
+                with open(log_file) as f:
+                    tail = "\n".join(f.read().splitlines()[-15:])
+                case.update(
+                    {
+                        "returncode": proc_rc,
+                        "error": ("timeout\n" if timed_out else "child crashed\n") + tail,
+                        "new_env": None,
+                        "new_state": None,
+                        "deps": None,
+                        "cached": False,
+                        "value_kinds": {},
+                        "tmp_dependent_keys": [],
+                        "tmp_dependent_state_keys": [],
+                    }
+                )
+            case["new_cache_entries"] = new_entries
+            case["seconds"] = seconds
+            case["notes"] = notes
+            if case["cached"] and new_entries:
+                case["notes"] += " [warning: cache hit but new cache entries were created]"
+            out_cases.append(case)
+            print(
+                f"{cid:<40} rc={case['returncode']} cached={case['cached']!s:<5} "
+                f"keys={len(case['new_env'] or {})} new_entries={len(new_entries)} {seconds}s",
+                file=sys.stderr,
+            )
+
+        import platform
+
+        doc = {
+            "cmind_version": cmind_version,
+            "corpus": label,
+            "produced_by": os.path.basename(sys.executable)
+            + " "
+            + " ".join(shlex.quote(a) for a in sys.argv),
+            "cm_call": "cmind.access({'action':'run','automation':'script','tags':<tags>,"
+            "'quiet':True, **inputs}) in a child process per case",
+            "tmp_root": tmp,
+            "host_notes": {
+                "platform": platform.platform(),
+                "machine": platform.machine(),
+                "user_is_root": hasattr(os, "geteuid") and os.geteuid() == 0,
+                "cm_python": sys.version.split()[0],
+                "venv": "<tmp>/pyvenv created with "
+                + base_python
+                + " ("
+                + venv_python_version
+                + ", pip "
+                + pip_version
+                + "); <tmp>/pyvenv/bin is first on PATH, so get,python3 finds it",
+                "network": "only PyPI reachable (pip uses the host's pip config)",
+                "environment": "CM_* removed; CM_REPOS=<tmp>/cmhome (fresh, shared by "
+                "all cases in order); CM_CORE_SKIP_INTERNAL_REPOS=yes; stdin=/dev/null; "
+                "cwd=<tmp>/work/<id>",
+                "tools": {
+                    t: shutil.which(t, path=env["PATH"])
+                    for t in ("python3", "gcc", "g++", "cmake", "java", "javac", "docker", "sudo")
+                },
+            },
+            "notes": [
+                "values are NOT normalised; tmp_root is the temp dir of this run "
+                "(deleted afterwards): values listed in tmp_dependent_keys contain it",
+                "value_kinds: path = absolute path existing on disk after the run "
+                "(list: all elements), version = version-like string, text = other",
+                "cached = CM served the top-level script from its cache "
+                "('Found cached script output' at recursion level 0)",
+                "the CM cache persists across cases in the listed order",
+                "new_env key order is as returned by CM (on a cache hit CM reloads "
+                "the entry's JSON, so the order differs from the first run)",
+            ],
+            "cases": out_cases,
+        }
+        with open(args.out, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        print(f"wrote {args.out} ({len(out_cases)} cases, cmind {cmind_version})", file=sys.stderr)
+        if args.keep:
+            print(f"kept temp dir {tmp}", file=sys.stderr)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
