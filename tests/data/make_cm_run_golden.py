@@ -110,7 +110,12 @@ import time
 CASES = [
     ("detect-os", "detect,os", {}, "not cacheable; no deps"),
     ("detect-cpu", "detect,cpu", {}, "not cacheable; dep detect,os"),
-    ("get-python3-first", "get,python3", {}, "cache miss: detects <tmp>/pyvenv/bin/python3 via PATH"),
+    (
+        "get-python3-first",
+        "get,python3",
+        {},
+        "cache miss: detects <tmp>/pyvenv/bin/python3 via PATH",
+    ),
     ("get-python3-second", "get,python3", {}, "same request again: cache hit"),
     (
         "get-generic-python-lib-numpy",
@@ -376,7 +381,7 @@ def describe_entry(meta, scripts):
     return {"script": alias, "variations": variations}
 
 
-def main():
+def main():  # noqa: C901 - a linear driver
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child_main(sys.argv[2], sys.argv[3])
         return
@@ -441,15 +446,19 @@ def main():
         env = scrubbed_env(cm_repos, venv_bin)
 
         def run_setup(cmd):
-            p = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True)
+            p = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, check=False)
             if p.returncode != 0:
                 sys.exit(f"setup failed ({p.returncode}): {cmd}\n{p.stdout}\n{p.stderr}")
             return p.stdout
 
         run_setup([args.cm, "import", "repo", "--path=" + corpus_copy])
-        cmind_version = [x.strip() for x in run_setup([args.cm, "version"]).splitlines() if x.strip()][-1]
+        cmind_version = [
+            x.strip() for x in run_setup([args.cm, "version"]).splitlines() if x.strip()
+        ][-1]
         venv_python_version = run_setup([os.path.join(venv_bin, "python3"), "--version"]).strip()
-        pip_version = run_setup([os.path.join(venv_bin, "python3"), "-m", "pip", "--version"]).split()[1]
+        pip_version = run_setup(
+            [os.path.join(venv_bin, "python3"), "-m", "pip", "--version"]
+        ).split()[1]
 
         scripts = script_index(corpus_copy)
 
@@ -468,7 +477,7 @@ def main():
             timed_out = False
             with open(log_file, "w") as lf, open(os.devnull) as devnull:
                 try:
-                    p = subprocess.run(
+                    p = subprocess.run(  # noqa: PLW1510 - the return code is recorded
                         [sys.executable, os.path.abspath(__file__), "--child", spec_file, res_file],
                         env=env,
                         cwd=work,
@@ -516,7 +525,9 @@ def main():
                         "deps": res["deps"],
                         "cached": bool(res["top_level_cache_hit"]),
                         "value_kinds": {k: kind_of(v) for k, v in new_env.items()},
-                        "tmp_dependent_keys": sorted(k for k, v in new_env.items() if contains(v, tmp)),
+                        "tmp_dependent_keys": sorted(
+                            k for k, v in new_env.items() if contains(v, tmp)
+                        ),
                         "tmp_dependent_state_keys": sorted(
                             k for k, v in new_state.items() if contains(v, tmp)
                         ),
