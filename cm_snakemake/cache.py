@@ -106,6 +106,15 @@ class CacheStore:
                 fh.write(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         return CacheEntry(alias, key, path, result)
 
+    def has_entries(self, alias: str) -> bool:
+        """Whether any complete entry of script ``alias`` exists."""
+        folder = os.path.join(self.root, safe_name(alias))
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return False
+        return any(os.path.isfile(os.path.join(folder, n, RESULT)) for n in names)
+
     @staticmethod
     def _read_result(path: str) -> dict[str, Any] | None:
         try:

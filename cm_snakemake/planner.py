@@ -199,18 +199,22 @@ class Planner:
             key, exports = found
             self._nodes[key] = _with_why(self._nodes[key], call.why)
             return key, exports
-        key, exports = self._plan_new_node(call)
+        key, exports = self._plan_new_node(call, f"{hash(memo_key) & 0xFFFFFFFF:08x}")
         self._memo[memo_key] = (key, exports)
         return key, exports
 
-    def _plan_new_node(self, call: _Call) -> tuple[str, _Exports]:
+    def _plan_new_node(self, call: _Call, call_id: str) -> tuple[str, _Exports]:
         entry, others = self._select(call)
         meta = self.provider.meta(entry)
         scan = self.provider.scan(entry)
         builder = NodeState(self, call, entry, meta, scan)
-        identity = f"{entry.name}({builder.resolved.tags})"
+        # A cycle is the same call (script, variations, inputs and env) inside itself: the
+        # same script may well appear again with a different env (CM's get-gcc post_deps
+        # get-compiler-flags, which then skips get,compiler).
+        identity = f"{entry.name}({builder.resolved.tags})#{call_id}"
         if identity in call.path:
-            raise CycleError([*call.path[call.path.index(identity) :], identity])
+            loop = [*call.path[call.path.index(identity) :], identity]
+            raise CycleError([step.split("#")[0] for step in loop])
         if len(call.path) >= _MAX_DEPTH:
             raise PlanError(f"dependencies nest deeper than {_MAX_DEPTH}: {' -> '.join(call.path)}")
         builder.run_lists([*call.path, identity])

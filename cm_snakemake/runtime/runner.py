@@ -34,7 +34,7 @@ from ..errors import CMSnakemakeError, ScriptFailed
 from ..meta import DEP_LISTS, dep_from_raw, dep_to_raw
 from ..penv import PEnv
 from ..planner import NodeState, PlanError, Planner, root_call
-from ..provider import IndexProvider
+from ..provider import CachePreferringProvider
 from ..reporting import NullReporter, Reporter
 from . import hooks
 from .automation import ScriptAutomation
@@ -113,9 +113,9 @@ class Runtime:
         workdir: str | None = None,
         new: bool = False,
     ) -> None:
-        self.provider = IndexProvider(index)
-        self.planner = Planner(self.provider, facts=facts, reporter=reporter)
         self.cache = cache or CacheStore()
+        self.provider = CachePreferringProvider(index, self.cache)
+        self.planner = Planner(self.provider, facts=facts, reporter=reporter)
         self.reporter = reporter or NullReporter()
         self.workdir = os.path.abspath(workdir or os.getcwd())
         self.new = new
