@@ -52,6 +52,7 @@ _COMMANDS = {
     "run": ("run_cmd", "RUN", "run a script with its dependencies and print its exports"),
     "plan": ("plan_cmd", "PLAN", "resolve a request into a plan: scripts, variations, deps"),
     "facts": ("plan_cmd", "FACTS", "record this machine's host facts for planning"),
+    "cache": ("cache_cmd", "CACHE", "list, show, remove and collect cache entries"),
     "repo": ("repo_cmd", "REPO", "register, list, remove and check script repositories"),
 }
 
