@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,14 @@ if TYPE_CHECKING:
     from .index import ScriptIndex
     from .reporting import Reporter
 
-__all__ = ["FACT_SCRIPTS", "collect_facts", "load_facts", "save_facts"]
+__all__ = [
+    "FACT_SCRIPTS",
+    "collect_facts",
+    "host_facts",
+    "host_facts_path",
+    "load_facts",
+    "save_facts",
+]
 
 FACT_SCRIPTS = ("detect-os", "detect-cpu")
 _FORMAT = 1
@@ -44,10 +50,42 @@ def collect_facts(index: ScriptIndex, reporter: Reporter | None = None) -> dict[
             scripts[alias] = {k: str(v) for k, v in result.new_env.items()}
     return {
         "format": _FORMAT,
-        "host": platform.node(),
+        "host": os.uname().nodename,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scripts": scripts,
     }
+
+
+def host_facts(
+    index: ScriptIndex, reporter: Reporter | None = None, *, refresh: bool = False
+) -> dict[str, Any]:
+    """This machine's facts, collected once and kept in ``$CMSM_HOME/facts/<host>.json``.
+
+    Plans made on one machine must use the same facts every time, or the keys of the nodes
+    that depend on them (and so the cache entries above them) would change from run to run.
+    ``cm-snakemake facts --refresh`` collects them again (after an OS upgrade, say).
+    """
+    path = Path(host_facts_path())
+    if not refresh and path.is_file():
+        try:
+            return load_facts(path)
+        except CMSnakemakeError as exc:
+            if reporter is not None:
+                reporter.note(f"collecting host facts again: {exc.message}")
+    facts = collect_facts(index, reporter)
+    try:
+        save_facts(facts, path)
+    except OSError as exc:
+        if reporter is not None:
+            reporter.note(f"cannot keep host facts in {path} ({exc.strerror})")
+    return facts
+
+
+def host_facts_path() -> str:
+    """Where this machine's facts are kept: ``$CMSM_HOME/facts/<host name>.json``."""
+    from .repos import cmsm_home
+
+    return os.path.join(cmsm_home(), "facts", f"{os.uname().nodename or 'localhost'}.json")
 
 
 def load_facts(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -170,6 +170,11 @@ class Planner:
             notes=tuple(self._notes),
         )
 
+    @property
+    def nodes(self) -> dict[str, PlanNode]:
+        """The nodes planned so far (by key)."""
+        return self._nodes
+
     def plan_call(self, call: _Call) -> PlanNode:
         """Plan one call (and its subtree) within the current plan; return its node."""
         key, _ = self._plan_node(call)

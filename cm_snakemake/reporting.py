@@ -24,6 +24,9 @@ class Reporter:
     def warning(self, message: str) -> None:
         """Something that is probably wrong but does not stop the work."""
 
+    def info(self, message: str) -> None:
+        """A result a script asks to show (CM's ``print_env_at_the_end``)."""
+
     def script_chosen(self, request: str, chosen: str, others: list[str]) -> None:
         """Several scripts matched ``request``; ``chosen`` was taken by CM's order."""
 
@@ -48,6 +51,9 @@ class ConsoleReporter(Reporter):
     def warning(self, message: str) -> None:
         print(f"warning: {message}", file=self.stream)
 
+    def info(self, message: str) -> None:
+        print(message, file=self.stream)
+
     def script_chosen(self, request: str, chosen: str, others: list[str]) -> None:
         print(
             f"note: '{request}' matches {len(others) + 1} scripts; using {chosen} "
@@ -71,6 +77,9 @@ class RecordingReporter(Reporter):
 
     def warning(self, message: str) -> None:
         self.events.append(("warning", message))
+
+    def info(self, message: str) -> None:
+        self.events.append(("info", message))
 
     def script_chosen(self, request: str, chosen: str, others: list[str]) -> None:
         self.events.append(("chosen", f"{request} -> {chosen}"))

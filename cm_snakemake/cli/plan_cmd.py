@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import EXIT_OK, UsageError
-from ..facts import collect_facts, load_facts, save_facts
+from ..facts import collect_facts, host_facts, load_facts, save_facts
 from ..plan import Plan, PlanNode, StaticDep
 from ..planner import Planner
 from ..provider import IndexProvider
@@ -78,7 +78,7 @@ def _facts(args: Args, ctx: Context, provider: IndexProvider) -> dict[str, Any] 
         return None
     if path:
         return load_facts(path)
-    return collect_facts(provider.index, ctx.reporter)
+    return host_facts(provider.index, ctx.reporter)
 
 
 def _plan(args: Args, ctx: Context) -> int:
@@ -116,8 +116,10 @@ def _plan(args: Args, ctx: Context) -> int:
 
 def _facts_cmd(args: Args, ctx: Context) -> int:
     out = args.take_str("out")
+    refresh = args.take_bool("refresh")
     args.check_consumed()
-    facts = collect_facts(open_index(ctx), ctx.reporter)
+    index = open_index(ctx)
+    facts = host_facts(index, ctx.reporter, refresh=True) if refresh else collect_facts(index)
     if out:
         save_facts(facts, out)
         print(f"wrote host facts of {facts['host']} to {out}", file=ctx.out)
@@ -135,9 +137,9 @@ Resolve a request the way CM would run it, without running anything, and print t
 each script with its full variation list, versions and whether it is cached; each
 dependency decided at plan time, or left for run time with the reason.
 
-Host facts (what detect-os and detect-cpu export) are collected on this machine unless
---facts gives a file written by 'cm-snakemake facts' on the target machine, or --no-facts
-plans without them.
+Host facts (what detect-os and detect-cpu export) are this machine's (collected once, kept in
+$CMSM_HOME/facts) unless --facts gives a file written by 'cm-snakemake facts' on the target
+machine, or --no-facts plans without them.
 
   --json           print the plan as JSON
   --out=FILE       also write the JSON plan to FILE
@@ -146,8 +148,11 @@ plans without them.
 
 FACTS = Command(
     _facts_cmd,
-    """usage: cm-snakemake facts [--out=FILE]
+    """usage: cm-snakemake facts [--out=FILE] [--refresh]
 
 Run the bundled detect-os and detect-cpu here and print (or write) the host facts that
-'cm-snakemake plan --facts=FILE' uses to plan for this kind of machine.""",
+'cm-snakemake plan --facts=FILE' uses to plan for this kind of machine.
+
+  --refresh        also replace the facts kept for this machine in $CMSM_HOME/facts,
+                   which plan and run use when no --facts file is given""",
 )

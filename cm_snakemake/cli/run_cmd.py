@@ -3,33 +3,92 @@
 from __future__ import annotations
 
 import json
+import os
 
 from ..errors import EXIT_OK, UsageError
-from ..facts import collect_facts, load_facts
-from ..search import select_script
 from .main import Command, Context
 from .script_cmd import open_index, request_from
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from ..repos import Registry
+    from ..runtime.runner import Runtime
+    from ..tags import TagQuery
     from .grammar import Args
 
 __all__ = ["RUN"]
 
-_OWN_FLAGS = {"json", "quiet", "tags", "new", "dry_run", "facts", "no_facts", "cache_dir"}
+_OWN_FLAGS = {"json", "quiet", "tags", "new", "renew", "dry_run", "facts", "no_facts",
+              "cache_dir"}  # fmt: skip
 _ENGINE_INPUTS = {"env", "const", "adr", "add_deps_recursive", "ad", "add_deps", "version",
                   "version_min", "version_max", "version_max_usable", "skip_cache",
                   "force_cache", "path", "input", "output", "name", "extra_cache_tags",
                   "force_new_env_keys", "outdirname", "outbasename"}  # fmt: skip
 
 
+def _print(ctx: Context, payload: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(payload, indent=1, default=str), file=ctx.out)
+        return
+    new_env = payload["new_env"]
+    for key in sorted(new_env):
+        value = new_env[key]
+        text = ":".join(value) if isinstance(value, list) else value
+        print(f"{key}={text}", file=ctx.out)
+
+
+def _remembered_hit(
+    ctx: Context, args: Args, registry: Registry, request_id: str, cache_dir: str | None
+) -> dict[str, Any] | None:
+    """A cached result for a request resolved before, without planning it again."""
+    from ..cache import CacheStore
+    from ..resolved import resolve
+
+    found = resolve(registry.index_dir, request_id, registry.repositories())
+    if found is None:
+        return None
+    entry = CacheStore(cache_dir).lookup(found.alias, found.key)
+    if entry is None:
+        return None
+    args.check_consumed(found.accepted)
+    return {"key": found.key, **entry.result, "from_cache": True, "path": entry.path}
+
+
+def _accepted(index: Any, query: TagQuery, artifact: str | None, ctx: Context) -> set[str]:
+    from ..search import select_script
+
+    meta = index.meta(select_script(index, query, artifact=artifact, reporter=ctx.reporter))
+    accepted = set(meta.input_mapping) | _ENGINE_INPUTS
+    for var in meta.variations.values():
+        accepted |= set(var.input_mapping)
+    return accepted
+
+
+def _remember(runtime: Runtime, registry: Registry, request_id: str, root_key: str,
+              accepted: set[str]) -> None:  # fmt: skip
+    from ..resolved import Remembered, remember
+
+    nodes = list(runtime.planner.nodes.values())
+    root = runtime.planner.nodes.get(root_key)
+    if root is None or not root.cached or any(n.alternatives for n in nodes):
+        return
+    found = Remembered(root.key, root.alias, tuple(sorted(accepted)))
+    remember(registry.index_dir, request_id, found, [n.path for n in nodes],
+             registry.repositories())  # fmt: skip
+
+
 def _run(args: Args, ctx: Context) -> int:
+    from ..repos import Registry
+    from ..resolved import request_key
+
     query, artifact = request_from(args)
     if not artifact and not str(query):
         raise UsageError("run needs a script", hint='Example: cm-snakemake run "detect os"')
     as_json = args.take_bool("json")
     args.take_bool("quiet")  # CM compatibility: we never prompt
-    new = args.take_bool("new")
+    new = args.take_bool("new") or args.take_bool("renew")
     dry_run = args.take_bool("dry_run")
     facts_file = args.take_str("facts")
     no_facts = args.take_bool("no_facts")
@@ -37,17 +96,40 @@ def _run(args: Args, ctx: Context) -> int:
     env = args.take("env", {})
     if not isinstance(env, dict):
         raise UsageError("--env needs a key: --env.KEY=VALUE")
-    index = open_index(ctx)
-    meta = index.meta(select_script(index, query, artifact=artifact, reporter=ctx.reporter))
-    accepted = set(meta.input_mapping) | _ENGINE_INPUTS
-    for var in meta.variations.values():
-        accepted |= set(var.input_mapping)
-    args.check_consumed(accepted)
     inputs = {k: v for k, v in args.flags.items() if k not in _OWN_FLAGS}
-    facts = None if no_facts else (load_facts(facts_file) if facts_file
-                                   else collect_facts(index, ctx.reporter))  # fmt: skip
+    registry = Registry()
+    if not no_facts and not facts_file:
+        from ..facts import host_facts_path
+
+        default = host_facts_path()
+        facts_path: str | None = default if os.path.isfile(default) else None
+    else:
+        facts_path = None if no_facts else facts_file
+    request_id = request_key(str(query), artifact, inputs, facts_path)
+    if not new and not dry_run and (no_facts or facts_path):
+        hit = _remembered_hit(ctx, args, registry, request_id, cache_dir)
+        if hit is not None:
+            _print(ctx, hit, as_json)
+            return EXIT_OK
+    return _plan_and_run(args, ctx, query, artifact, inputs, registry, request_id)
+
+
+def _plan_and_run(
+    args: Args, ctx: Context, query: TagQuery, artifact: str | None, inputs: dict[str, Any],
+    registry: Registry, request_id: str,
+) -> int:  # fmt: skip
+    from ..facts import host_facts, load_facts
+
+    index = open_index(ctx)
+    accepted = _accepted(index, query, artifact, ctx)
+    args.check_consumed(accepted)
+    facts_file = args.flags.get("facts")
+    if args.flags.get("no_facts"):
+        facts = None
+    else:
+        facts = load_facts(str(facts_file)) if facts_file else host_facts(index, ctx.reporter)
     scripts = (facts or {}).get("scripts")
-    if dry_run:
+    if args.flags.get("dry_run"):
         from ..planner import Planner
         from ..provider import IndexProvider
         from .plan_cmd import render_plan
@@ -58,17 +140,14 @@ def _run(args: Args, ctx: Context) -> int:
     from ..cache import CacheStore
     from ..runtime.runner import Runtime
 
-    runtime = Runtime(index, cache=CacheStore(cache_dir), facts=scripts, reporter=ctx.reporter,
-                      new=new)  # fmt: skip
+    new = bool(args.flags.get("new") or args.flags.get("renew"))
+    cache = CacheStore(args.flags.get("cache_dir"))
+    runtime = Runtime(index, cache=cache, facts=scripts, reporter=ctx.reporter, new=new)
     result = runtime.run(query, inputs, artifact=artifact)
     index.flush()
-    if as_json:
-        print(json.dumps(result.to_json(), indent=1, default=str), file=ctx.out)
-    else:
-        for key in sorted(result.new_env):
-            value = result.new_env[key]
-            text = ":".join(value) if isinstance(value, list) else value
-            print(f"{key}={text}", file=ctx.out)
+    if not args.flags.get("facts") or facts is not None:
+        _remember(runtime, registry, request_id, result.key, accepted)
+    _print(ctx, result.to_json(), bool(args.flags.get("json")))
     return EXIT_OK
 
 
@@ -86,9 +165,12 @@ stored in the cache store ($CMSM_HOME/cache, or $CMSM_CACHE) and reused by key.
   --env.KEY=VALUE  set an env value for the script and its dependencies
   --NAME=VALUE     an input the script maps to env through its input_mapping
   --version*=V     version constraints, as with CM
-  --new            rebuild cached entries instead of reusing them
+  --new, --renew   rebuild the requested script's cache entry instead of reusing it
+                   (its dependencies still come from the cache)
   --dry-run        print the plan instead of running it
-  --facts=FILE     host facts to plan with (default: collected here)
+  --facts=FILE     host facts to plan with (default: this machine's, kept in $CMSM_HOME)
+  --no-facts       plan without host facts
+  --cache-dir=DIR  another cache root
   --json           print the result as JSON
   --quiet          accepted for CM compatibility (cm-snakemake never prompts)""",
 )

@@ -37,8 +37,6 @@ from ..planner import NodeState, PlanError, Planner, root_call
 from ..provider import CachePreferringProvider
 from ..reporting import NullReporter, Reporter
 from . import hooks
-from .automation import ScriptAutomation
-from .compat import cmind as compat_cmind
 from .exports import select_keys
 from .native import ENV_OUT, read_env_out, run_wrapper, select_native_script, write_wrapper
 
@@ -119,6 +117,7 @@ class Runtime:
         self.reporter = reporter or NullReporter()
         self.workdir = os.path.abspath(workdir or os.getcwd())
         self.new = new
+        self._root: _Call | None = None
         self.results: dict[str, NodeResult] = {}
         self.os_info = hooks.os_info()
 
@@ -128,6 +127,7 @@ class Runtime:
             artifact: str | None = None) -> NodeResult:  # fmt: skip
         """Run a top-level request (tags and/or ``repo:alias``) with CLI-style inputs."""
         call = root_call(request, inputs, artifact=artifact)
+        self._root = call
         return self.run_call(call, state={}, cwd=self.workdir)
 
     def run_call(self, call: _Call, *, state: dict[str, Any], cwd: str) -> NodeResult:
@@ -158,12 +158,13 @@ class Runtime:
                           list(entry.result.get("deps", [])))  # fmt: skip
 
     def _run_cached(self, call: _Call, node: PlanNode, state: dict[str, Any]) -> NodeResult:
-        if not self.new:
+        rebuild = self.new and call is self._root  # --new applies to the request, as in CM
+        if not rebuild:
             hit = self._hit(node)
             if hit is not None:
                 return hit
         with self.cache.lock(node.alias, node.key):
-            if not self.new:
+            if not rebuild:
                 hit = self._hit(node)  # built by another process while we waited
                 if hit is not None:
                     return hit
@@ -284,6 +285,9 @@ class _ScriptRun:
                           "script_variation_tags": list(self.node_state.resolved.all),
                           "version_info": []},
         })  # fmt: skip
+        from .automation import ScriptAutomation
+        from .compat import cmind as compat_cmind
+
         self.automation = ScriptAutomation(
             script=self.name, script_dir=self.meta.path, prefix=self.node_state.prefix,
             cwd=self.cwd, customize=self.customize, hook_input=self._hook_input,
@@ -438,7 +442,7 @@ class _ScriptRun:
                    or str(self._env.get(f"{ns.prefix}VERSION", "")))  # fmt: skip
         for key, label in self.meta.print_env_at_the_end.items():
             if key in new_env:
-                self.runtime.reporter.note(f"{label}: {new_env[key]}")
+                self.runtime.reporter.info(f"{label}: {new_env[key]}")
         if not self.node.cached:
             self._clean(self.meta.clean_files)
         return NodeResult(self.node.key, self.name, new_env, new_state, version, False,

@@ -171,3 +171,22 @@ def test_concurrent_requests_build_once(repo: Path, log: Path) -> None:
     assert len({json.dumps(r["new_env"]) for r in results}) == 1
     assert sorted(r["from_cache"] for r in results) == [False, True, True]
     assert log.read_text().count("started") == 1
+
+
+def test_a_remembered_request_follows_edits(repo: Path, log: Path, home: Path) -> None:
+    """The second run of a request skips planning; an edited script is planned (and built)
+    again, because its files are part of the key."""
+    first = run_json("build thing")
+    assert (home / "index" / "requests.marshal").is_file()
+    again = run_json("build thing")
+    assert again["from_cache"] is True and again["new_env"] == first["new_env"]
+    script = repo / "script" / "build-thing" / "run.sh"
+    script.write_text(script.read_text() + 'echo "CM_BUILT_EXTRA=yes" >> tmp-run-env.out\n')
+    edited = run_json("build thing")
+    assert edited["from_cache"] is False and edited["key"] != first["key"]
+    assert edited["new_env"]["CM_BUILT_EXTRA"] == "yes"  # type: ignore[index]
+    meta = repo / "script" / "build-thing" / "_cm.yaml"
+    meta.write_text(meta.read_text() + "env: {CM_BUILT_MODE: fast}\n")
+    assert run_json("build thing")["from_cache"] is False
+    code, _, err = cli("run", "build thing", "--no-facts", "--colour=red")
+    assert code == 1 and "--colour" in err  # flags are still checked on the fast path

@@ -33,10 +33,7 @@ import os
 import re
 import sys
 import uuid
-import zoneinfo
 from typing import TYPE_CHECKING, Any, NoReturn
-
-import yaml
 
 from ...errors import CMSnakemakeError
 
@@ -72,7 +69,6 @@ _CANNOT_PARSE = 4
 _OTHER_ERROR = 1
 _UNKNOWN_EXTENSION = 1
 _TRUE_WORDS = ("true", "yes", "on")
-_SAFE_LOADER = yaml.SafeLoader  # the pure-Python loader gives cmind's error messages
 
 
 class UnsupportedHelper(CMSnakemakeError, NotImplementedError, AttributeError):
@@ -191,11 +187,13 @@ def save_json(
 
 
 def _load_yaml(file_name: str, check_if_exists: bool, encoding: str) -> Result:
+    import yaml
+
     if check_if_exists and not os.path.isfile(file_name):
         return {"return": _FILE_NOT_FOUND, "error": f"File {file_name} not found"}
     with open(file_name, encoding=encoding) as stream:
         try:
-            meta = yaml.load(stream, Loader=_SAFE_LOADER)
+            meta = yaml.load(stream, Loader=yaml.SafeLoader)  # pure Python: cmind's messages
         except (yaml.YAMLError, ValueError, RecursionError) as exc:
             return {"return": _CANNOT_PARSE, "error": f"detected problem in {file_name}: {exc}"}
     return {"return": 0, "meta": meta}
@@ -313,6 +311,8 @@ def gen_uid() -> Result:
 
 
 def get_current_date_time(i: dict[str, Any]) -> Result:
+    import zoneinfo
+
     """Return the current local time (or in ``i['timezone']``, e.g. ``Europe/Paris``).
 
     ``array`` holds ``date_year``, ``date_month``, ``date_day``, ``time_hour``,
