@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import clean_env, cm_executable, cm_home, corpus, ms, run_quiet, timed  # noqa: E402
+from _common import clean_env, cm_executable, cm_home, corpus, ms, run_quiet, timed
 
 CHAIN = 10
 
