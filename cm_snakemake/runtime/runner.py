@@ -67,12 +67,14 @@ class NodeResult:
     deps: list[str] = field(default_factory=list)
     skipped: bool = False
     seconds: float = 0.0
+    extra_cache_tags: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "script": self.script, "new_env": self.new_env,
                 "new_state": self.new_state, "version": self.version,
                 "from_cache": self.from_cache, "path": self.path, "deps": self.deps,
-                "skipped": self.skipped, "seconds": round(self.seconds, 3)}  # fmt: skip
+                "skipped": self.skipped, "seconds": round(self.seconds, 3),
+                "extra_cache_tags": self.extra_cache_tags}  # fmt: skip
 
 
 def _merge_into(target: dict[str, Any], values: dict[str, Any]) -> None:
@@ -225,7 +227,8 @@ class _ScriptRun:
         self.cwd = cwd
         self.node_state: NodeState = runtime.planner.node_state(call)
         self.meta = self.node_state.meta
-        self.name = node.script
+        variations = ",".join(f"_{v}" for v in node.variations)
+        self.name = f"{node.script} {variations}" if variations else node.script
         self.deps_run: list[str] = []
         self.customize = hooks.load_customize(self.meta.path, self.name)
         self.raw_meta = self._raw_meta()
@@ -339,10 +342,11 @@ class _ScriptRun:
             inputs = {k: v for k, v in script.items() if k != "tags"}
             call = root_call(tags, {**inputs, "env": self._env})
             other = self.runtime.run_call(call, state=self.state, cwd=self.cwd)
-            return NodeResult(self.node.key, self.name, dict(other.new_env),
+            return NodeResult(self.node.key, self.node.script, dict(other.new_env),
                               dict(other.new_state), other.version, path=self.cwd,
                               deps=[*self.deps_run, tags])  # fmt: skip
-        return NodeResult(self.node.key, self.name, {}, {}, path=self.cwd, deps=self.deps_run,
+        return NodeResult(self.node.key, self.node.script, {}, {}, path=self.cwd,
+                          deps=self.deps_run,
                           skipped=True)  # fmt: skip
 
     def _deps(self, list_name: str) -> None:
@@ -445,8 +449,9 @@ class _ScriptRun:
                 self.runtime.reporter.info(f"{label}: {new_env[key]}")
         if not self.node.cached:
             self._clean(self.meta.clean_files)
-        return NodeResult(self.node.key, self.name, new_env, new_state, version, False,
-                          self.cwd, self.deps_run)  # fmt: skip
+        return NodeResult(self.node.key, self.node.script, new_env, new_state, version, False,
+                          self.cwd, self.deps_run,
+                          extra_cache_tags=self.extra_cache_tags)  # fmt: skip
 
     # -- nested runs from customize.py -------------------------------------------------------
 

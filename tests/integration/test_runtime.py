@@ -190,3 +190,23 @@ def test_a_remembered_request_follows_edits(repo: Path, log: Path, home: Path) -
     assert run_json("build thing")["from_cache"] is False
     code, _, err = cli("run", "build thing", "--no-facts", "--colour=red")
     assert code == 1 and "--colour" in err  # flags are still checked on the fast path
+
+
+def test_a_moved_cache_root_still_works(repo: Path, log: Path, home: Path, tmp_path: Path) -> None:
+    built = run_json("build thing")
+    (home / "cache").rename(tmp_path / "moved-cache")
+    code, out, err = cli("run", "build thing", "--json", "--no-facts",
+                         f"--cache-dir={tmp_path / 'moved-cache'}")  # fmt: skip
+    assert code == 0, err
+    moved = json.loads(out)
+    assert moved["from_cache"] is True and moved["new_env"] == built["new_env"]
+    assert moved["path"].startswith(str(tmp_path / "moved-cache"))
+
+
+def test_script_failures_name_the_variations(make_repo: RepoMaker) -> None:
+    root = make_repo("fails", {"fail": "alias: fail\nuid: 'f000000000000009'\ntags: [fail]\n"
+                               "variations: {hard: {}}\n"},
+                     files={"fail/run.sh": "exit 4\n"})  # fmt: skip
+    cli("repo", "add", str(root))
+    code, _, err = cli("run", "fail _hard", "--no-facts")
+    assert code == 2 and "script 'fails:fail _hard' failed" in err and "exit code 4" in err
