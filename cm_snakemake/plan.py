@@ -97,6 +97,7 @@ class PlanNode:
     const: FrozenMap[str, Any]
     inputs: FrozenMap[str, Any]
     add_deps_recursive: FrozenMap[str, Any]
+    add_deps: FrozenMap[str, Any]
     deps: tuple[StaticDep | ResidualDep, ...]
     new_env_keys: tuple[str, ...]
     why: tuple[str, ...]
@@ -104,6 +105,8 @@ class PlanNode:
     alternatives: tuple[str, ...] = ()
     meta_digest: str = ""
     files_digest: str = ""
+    resources: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    """``resources:`` of the meta and variations: threads, mem_mb, runtime, gpus, disk_mb."""
 
     @property
     def static_deps(self) -> list[StaticDep]:
@@ -136,7 +139,8 @@ class PlanNode:
         for name in ("variations", "explicit_variations", "why", "facts", "alternatives",
                      "new_env_keys"):  # fmt: skip
             values[name] = tuple(values.get(name, ()))
-        for name in ("versions", "env", "resolved_env", "const", "inputs", "add_deps_recursive"):
+        for name in ("versions", "env", "resolved_env", "const", "inputs", "add_deps_recursive",
+                     "add_deps", "resources"):  # fmt: skip
             values[name] = freeze(values.get(name, {}))
         values["deps"] = tuple(deps)
         return cls(**values)

@@ -247,6 +247,17 @@ def root_call(
     return _Call(query, env, const, inputs, adr, ad, artifact=artifact)
 
 
+def planned_call(node: PlanNode) -> _Call:
+    """The call that runs ``node`` as planned: its script, full variation list, versions,
+    inputs, const, patches and the known part of the env it receives."""
+    env = PEnv({k: tuple(v) if isinstance(v, list) else v for k, v in node.env.items()
+                if not isinstance(v, Mapping)})  # fmt: skip
+    inputs = {**thaw(node.inputs), **thaw(node.versions)}
+    return _Call(TagQuery(variations=node.variations), env, thaw(node.const), inputs,
+                 thaw(node.add_deps_recursive), thaw(node.add_deps), why="a planned job",
+                 artifact=node.script)  # fmt: skip
+
+
 def _call_key(call: _Call) -> tuple[object, ...]:
     """Everything a call's plan depends on, hashable (the reason and path are not part)."""
     return (
@@ -301,6 +312,7 @@ class NodeState:
         self.default_version = meta.default_version
         self.deps: list[StaticDep | ResidualDep] = []
         self.meta_if_env: list[Any] = list(meta.update_meta_if_env)
+        self.resources: dict[str, str] = dict(meta.resources)
         self.facts_used: list[str] = []
         self.seed = ""
         self._base_env()
@@ -349,6 +361,7 @@ class NodeState:
         self.env.update(patch.env)
         self.meta_if_env += patch.update_meta_if_env
         self._update_meta_if_env()
+        self.resources.update(patch.resources)
         if patch.const:
             self.const.update(patch.const)
             self._impose_const()
@@ -766,7 +779,8 @@ class NodeState:
             resolved_env=env_to_json(self.resolved_env),
             const=freeze(self.const),
             inputs=freeze(_plain_inputs(self.call.inputs)),
-            add_deps_recursive=freeze(self.adr),
+            add_deps_recursive=freeze(self.call.adr),
+            add_deps=freeze(self.call.ad),
             deps=tuple(self.deps),
             new_env_keys=tuple(self._export_patterns()),
             why=(self.call.why,),
@@ -774,6 +788,7 @@ class NodeState:
             alternatives=tuple(e.name for e in others),
             meta_digest=self.meta.digest,
             files_digest=self.scan.digest,
+            resources=FrozenMap(self.resources),
         )
 
     def _export_patterns(self) -> list[str]:

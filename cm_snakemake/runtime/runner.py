@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from .._frozen import thaw
-from ..cache import CacheStore
+from ..cache import CacheStore, safe_name
 from ..errors import CMSnakemakeError, ScriptFailed
 from ..meta import DEP_LISTS, dep_from_raw, dep_to_raw
 from ..penv import PEnv
-from ..planner import NodeState, PlanError, Planner, root_call
+from ..planner import NodeState, PlanError, Planner, planned_call, root_call
 from ..provider import CachePreferringProvider
 from ..reporting import NullReporter, Reporter
 from . import hooks
@@ -43,7 +43,7 @@ from .native import ENV_OUT, read_env_out, run_wrapper, select_native_script, wr
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..index import ScriptIndex
-    from ..plan import PlanNode
+    from ..plan import Plan, PlanNode, ResidualDep, StaticDep
     from ..planner import _Call
     from ..tags import TagQuery
 
@@ -112,6 +112,7 @@ class Runtime:
         reporter: Reporter | None = None,
         workdir: str | None = None,
         new: bool = False,
+        results_dir: str | None = None,
     ) -> None:
         self.cache = cache or CacheStore()
         self.provider = CachePreferringProvider(index, self.cache)
@@ -119,6 +120,8 @@ class Runtime:
         self.reporter = reporter or NullReporter()
         self.workdir = os.path.abspath(workdir or os.getcwd())
         self.new = new
+        self._plan: Plan | None = None
+        self.results_dir = os.path.abspath(results_dir) if results_dir else None
         self._root: _Call | None = None
         self.results: dict[str, NodeResult] = {}
         self.os_info = hooks.os_info()
@@ -144,6 +147,56 @@ class Runtime:
             result = self._execute(call, node, state, cwd)
         self.results[node.key] = result
         return result
+
+    def run_planned(self, plan: Plan, key: str) -> NodeResult:
+        """Run node ``key`` of ``plan`` as planned: its static dependencies must already have
+        results (a Snakemake job runs after the jobs of its inputs); its residual ones are
+        decided here. The result is stored under the planned key."""
+        node = plan.node(key)
+        call = planned_call(node)
+        self._root = call
+        self._plan = plan
+        if node.cached:
+            result = self._run_cached(call, node, {})
+        else:
+            result = self._execute(call, node, {}, self.workdir)
+            self._write_result(node, result)
+        self.results[node.key] = result
+        return result
+
+    def result_for(self, node: PlanNode) -> NodeResult | None:
+        """The stored result of a planned node (cache entry, or result file), if any."""
+        if node.cached:
+            return self._hit(node)
+        path = self.result_path(node)
+        if path is None:
+            return None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return NodeResult(node.key, node.script, data.get("new_env", {}),
+                          data.get("new_state", {}), str(data.get("version", "")),
+                          path=str(data.get("path", "")), deps=list(data.get("deps", [])))  # fmt: skip
+
+    def result_path(self, node: PlanNode) -> str | None:
+        """Where a node's result lives: its cache entry, or the workflow's results folder."""
+        if node.cached:
+            return os.path.join(self.cache.entry_path(node.alias, node.key), "cmsm-result.json")
+        if self.results_dir is None:
+            return None
+        return os.path.join(self.results_dir, safe_name(node.alias), f"{node.key}.json")
+
+    def _write_result(self, node: PlanNode, result: NodeResult) -> None:
+        path = self.result_path(node)
+        if path is None:
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(result.to_json(), fh, indent=1, default=str)
+        os.replace(tmp, path)
 
     # -- cached nodes ------------------------------------------------------------------------
 
@@ -233,6 +286,9 @@ class _ScriptRun:
         self.customize = hooks.load_customize(self.meta.path, self.name)
         self.raw_meta = self._raw_meta()
         self.rsi: dict[str, Any] = {}
+        plan = runtime._plan
+        planned = plan is not None and plan.nodes.get(node.key) is node
+        self.planned: list[StaticDep | ResidualDep] = list(node.deps) if planned else []
         self.version = ""
         self.extra_cache_tags: list[str] = []
 
@@ -362,13 +418,36 @@ class _ScriptRun:
                 raise PlanError(f"{self.name}: {list_name} '{dep.tags}': {made}")
             child, hidden = made
             self.runtime.reporter.stage(self.meta.alias, f"{list_name} {child.tags}")
-            result = self.runtime.run_call(child, state=self.state, cwd=self.cwd)
+            result = self._planned_result(list_name, dep.tags)
+            if result is None:
+                result = self.runtime.run_call(child, state=self.state, cwd=self.cwd)
             self.deps_run.append(child.tags)
             _merge_into(self._env, result.new_env)
             _merge_into(self.state, result.new_state)
             ns.env = _penv(self._env)
             ns.restore(hidden)
             self._env = _plain(ns.env)
+
+    def _planned_result(self, list_name: str, tags: str) -> NodeResult | None:
+        """The result of the planned static dependency at this point, if the plan has one."""
+        for i, dep in enumerate(self.planned):
+            declared = getattr(dep, "declared", "") or dep.tags
+            if dep.list != list_name or declared != tags:
+                continue
+            del self.planned[i]
+            key = getattr(dep, "key", None)
+            if key is None:  # residual: decided and run here
+                return None
+            plan = self.runtime._plan
+            assert plan is not None
+            found = self.runtime.result_for(plan.node(key))
+            if found is None:
+                raise ScriptFailed(self.name, list_name, f"the result of dependency "
+                                   f"'{dep.tags}' ({key[:12]}) is missing",
+                                   hint="Run the workflow through Snakemake, which runs "
+                                   "dependencies first.")  # fmt: skip
+            return found
+        return None
 
     def _native(self) -> None:
         ns = self.node_state

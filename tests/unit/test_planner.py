@@ -177,7 +177,7 @@ def test_adr_reaches_the_whole_subtree_and_ad_only_children(make_repo: RepoMaker
     mid = result.node(result.node(result.root).static_deps[0].key)
     leaf = result.node(mid.static_deps[0].key)
     assert leaf.variations == ("b",)
-    assert result.node(result.root).add_deps_recursive == {"leaf": {"tags": "_b"}}
+    assert mid.add_deps_recursive == {"leaf": {"tags": "_b"}}  # received from its caller
     with pytest.raises(PlanError, match="add_deps names nope"):
         plan(index, "top", ad={"nope": {"tags": "_x"}})
     cli_adr = plan(index, "top", adr={"leaf": {"tags": "_a"}})
