@@ -53,6 +53,7 @@ _COMMANDS = {
     "plan": ("plan_cmd", "PLAN", "resolve a request into a plan: scripts, variations, deps"),
     "facts": ("plan_cmd", "FACTS", "record this machine's host facts for planning"),
     "cache": ("cache_cmd", "CACHE", "list, show, remove and collect cache entries"),
+    "job": ("job_cmd", "JOB", "run one node of a compiled plan (a Snakemake job's body)"),
     "repo": ("repo_cmd", "REPO", "register, list, remove and check script repositories"),
 }
 

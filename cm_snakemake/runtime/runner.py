@@ -176,9 +176,11 @@ class Runtime:
                 data = json.load(fh)
         except (OSError, ValueError):
             return None
-        return NodeResult(node.key, node.script, data.get("new_env", {}),
-                          data.get("new_state", {}), str(data.get("version", "")),
-                          path=str(data.get("path", "")), deps=list(data.get("deps", [])))  # fmt: skip
+        return NodeResult(
+            node.key, node.script, data.get("new_env", {}), data.get("new_state", {}),
+            str(data.get("version", "")), path=str(data.get("path", "")),
+            deps=list(data.get("deps", [])),
+        )  # fmt: skip
 
     def result_path(self, node: PlanNode) -> str | None:
         """Where a node's result lives: its cache entry, or the workflow's results folder."""

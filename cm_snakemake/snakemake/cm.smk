@@ -1,0 +1,37 @@
+# The rules of the CM targets a Snakefile asked for with cm.target(...): one rule per CM
+# script, one job per plan node (the node key is the {key} wildcard). Include it after the
+# targets are declared:
+#
+#     from cm_snakemake.snake import cm
+#     rule all:
+#         input: cm.target("get python3")
+#     include: cm.rules()
+#
+# Every job runs "python -m cm_snakemake job" for its node; nothing is resolved here.
+
+from cm_snakemake.snake import cm as _cm
+
+_CM_PLAN = _cm.merged_plan(config.get("cm_plans", []))
+
+
+def _cm_declare(spec):
+    # Built inside a function: the rule's values are bound here, not to a loop variable.
+    rule:
+        name: spec.name
+        input: spec.inputs()
+        output: spec.output
+        params: key=lambda wildcards: wildcards.key
+        wildcard_constraints: key="[0-9a-f]{32}"
+        threads: spec.resource("threads", 1)
+        resources:
+            mem_mb=spec.resource("mem_mb", 1000),
+            runtime=spec.resource("runtime", 60),
+            disk_mb=spec.resource("disk_mb", 1000),
+            gpus=spec.resource("gpus", 0),
+        localrule: spec.local
+        message: f"CM script {spec.alias}: node {{wildcards.key}}"
+        shell: _cm.shell()
+
+
+for _cm_spec in _cm.rule_specs(_CM_PLAN):
+    _cm_declare(_cm_spec)

@@ -1,0 +1,129 @@
+"""Real Snakemake runs of plans: parallel branches, reruns, failures, --keep-going."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ..conftest import RepoMaker, cli
+
+pytestmark = pytest.mark.slow
+
+LEAF = """\
+echo "start {name} $(date +%s.%N)" >> "$CMSM_TEST_LOG"
+sleep {sleep}
+echo "end {name} $(date +%s.%N)" >> "$CMSM_TEST_LOG"
+echo "CM_{var}=done" >> tmp-run-env.out
+"""
+
+
+def script(alias: str, uid: int, deps: list[str], extra: str = "") -> str:
+    dep_lines = "".join(f"- tags: {d}\n" for d in deps)
+    return (f"alias: {alias}\nuid: '{uid:016x}'\ntags: [{alias}]\ncache: true\n"
+            f"new_env_keys: [CM_*]\n" + (f"deps:\n{dep_lines}" if deps else "") + extra)  # fmt: skip
+
+
+@pytest.fixture
+def diamond(make_repo: RepoMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = make_repo(
+        "diamond",
+        {
+            "base": script("base", 1, []),
+            "left": script("left", 2, ["base"]),
+            "right": script("right", 3, ["base"]),
+            "top": script(
+                "top",
+                4,
+                ["left", "right"],
+                "variations: {one: {group: g, default: true}, two: {group: g}}\n",
+            ),
+            "broken": script("broken", 5, ["base"]),
+            "above-broken": script("above-broken", 6, ["broken", "left"]),
+        },
+        files={
+            "base/run.sh": LEAF.format(name="base", sleep=0, var="BASE"),
+            "left/run.sh": LEAF.format(name="left", sleep=2, var="LEFT"),
+            "right/run.sh": LEAF.format(name="right", sleep=2, var="RIGHT"),
+            "top/run.sh": LEAF.format(name="top", sleep=0, var="TOP"),
+            "broken/run.sh": "echo broken on purpose >&2\nexit 3\n",
+            "above-broken/run.sh": LEAF.format(name="above", sleep=0, var="ABOVE"),
+        },
+    )
+    assert cli("repo", "add", str(root))[0] == 0
+    monkeypatch.setenv("CMSM_TEST_LOG", str(tmp_path / "jobs.log"))
+    return root
+
+
+def snakemake(workdir: Path, target: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    workdir.mkdir(exist_ok=True)
+    (workdir / "Snakefile").write_text(
+        textwrap.dedent(f"""\
+        from cm_snakemake.snake import cm
+
+        rule all:
+            input: cm.target({target!r})
+
+        include: cm.rules()
+    """)
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-c2", "-d", str(workdir), "-s",
+         str(workdir / "Snakefile"), *extra],
+        capture_output=True, text=True, check=False, env=dict(os.environ),
+    )  # fmt: skip
+
+
+def events(log: Path) -> list[tuple[str, str, float]]:
+    rows = [line.split() for line in log.read_text().splitlines()]
+    return [(kind, name, float(stamp)) for kind, name, stamp in rows]
+
+
+def test_a_diamond_runs_its_branches_in_parallel(diamond: Path, tmp_path: Path) -> None:
+    work = tmp_path / "wf"
+    done = snakemake(work, "top")
+    assert done.returncode == 0, done.stderr
+    ev = {(kind, name): t for kind, name, t in events(tmp_path / "jobs.log")}
+    # left and right overlap in time: each started before the other ended
+    assert ev[("start", "left")] < ev[("end", "right")]
+    assert ev[("start", "right")] < ev[("end", "left")]
+    assert ev[("end", "base")] <= min(ev[("start", "left")], ev[("start", "right")])
+    assert ev[("start", "top")] >= max(ev[("end", "left")], ev[("end", "right")])
+    result = json.loads(
+        next(
+            (Path(os.environ["CMSM_HOME"]) / "cache" / "top").glob("*/cmsm-result.json")
+        ).read_text()
+    )
+    assert result["new_env"]["CM_TOP"] == "done"
+    again = snakemake(work, "top")
+    assert again.returncode == 0 and "Nothing to be done" in again.stderr
+    assert len(events(tmp_path / "jobs.log")) == 8  # nothing ran again
+
+
+def test_a_variation_change_reruns_only_what_it_changes(diamond: Path, tmp_path: Path) -> None:
+    work = tmp_path / "wf"
+    assert snakemake(work, "top").returncode == 0
+    before = len(events(tmp_path / "jobs.log"))
+    changed = snakemake(work, "top _two")
+    assert changed.returncode == 0, changed.stderr
+    names = [name for kind, name, _ in events(tmp_path / "jobs.log")[before:] if kind == "start"]
+    assert names == ["top"]  # base, left and right keep their keys
+
+
+def test_a_failing_script_stops_its_dependents_and_keep_going_finishes_the_rest(
+    diamond: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "wf"
+    failed = snakemake(work, "above-broken")
+    assert failed.returncode != 0
+    assert "script 'diamond:broken' failed in native script run.sh" in failed.stderr
+    assert not any(name == "above" for _, name, _ in events(tmp_path / "jobs.log"))
+    kept = snakemake(work, "above-broken", "--keep-going")
+    assert kept.returncode != 0
+    names = {name for kind, name, _ in events(tmp_path / "jobs.log") if kind == "end"}
+    assert {"base", "left"} <= names and "above" not in names
