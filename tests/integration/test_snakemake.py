@@ -25,8 +25,8 @@ echo "CM_{var}=done" >> tmp-run-env.out
 
 def script(alias: str, uid: int, deps: list[str], extra: str = "") -> str:
     dep_lines = "".join(f"- tags: {d}\n" for d in deps)
-    return (f"alias: {alias}\nuid: '{uid:016x}'\ntags: [{alias}]\ncache: true\n"
-            f"new_env_keys: [CM_*]\n" + (f"deps:\n{dep_lines}" if deps else "") + extra)  # fmt: skip
+    head = f"alias: {alias}\nuid: '{uid:016x}'\ntags: [{alias}]\ncache: true\n"
+    return head + "new_env_keys: [CM_*]\n" + (f"deps:\n{dep_lines}" if deps else "") + extra
 
 
 @pytest.fixture
