@@ -218,10 +218,21 @@ def _plan(request: str, inputs: dict[str, Any], facts_file: str | None) -> Any:
     from .provider import IndexProvider
     from .tags import TagQuery
 
+    from .errors import NoScriptFound
+
     index = ScriptIndex.from_registry()
     facts = load_facts(facts_file) if facts_file else host_facts(index)
-    query = TagQuery.parse(",".join(request.split()))
-    plan = Planner(IndexProvider(index), facts=facts["scripts"]).plan(query, inputs)
+    planner = Planner(IndexProvider(index), facts=facts["scripts"])
+    words = request.split()
+    try:
+        if len(words) == 1 and "," not in request:  # one word: an alias, as on the CLI
+            plan = planner.plan(TagQuery(), inputs, artifact=request)
+        else:
+            plan = planner.plan(TagQuery.parse(",".join(words)), inputs)
+    except NoScriptFound:
+        if len(words) != 1:
+            raise
+        plan = planner.plan(TagQuery.parse(request), inputs)  # a single tag
     index.flush()
     return plan
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["RUN"]
 
 _OWN_FLAGS = {"json", "quiet", "tags", "new", "renew", "dry_run", "facts", "no_facts",
-              "cache_dir"}  # fmt: skip
+              "cache_dir", "jobs", "profile"}  # fmt: skip
 _ENGINE_INPUTS = {"env", "const", "adr", "add_deps_recursive", "ad", "add_deps", "version",
                   "version_min", "version_max", "version_max_usable", "skip_cache",
                   "force_cache", "path", "input", "output", "name", "extra_cache_tags",
@@ -97,6 +97,10 @@ def _run(args: Args, ctx: Context) -> int:
     if not isinstance(env, dict):
         raise UsageError("--env needs a key: --env.KEY=VALUE")
     inputs = {k: v for k, v in args.flags.items() if k not in _OWN_FLAGS}
+    jobs = args.take_str("jobs")
+    profile = args.take_str("profile")
+    if jobs or profile:
+        return _through_snakemake(args, ctx, query, artifact, inputs, jobs, profile)
     registry = Registry()
     if not no_facts and not facts_file:
         from ..facts import host_facts_path
@@ -112,6 +116,58 @@ def _run(args: Args, ctx: Context) -> int:
             _print(ctx, hit, as_json)
             return EXIT_OK
     return _plan_and_run(args, ctx, query, artifact, inputs, registry, request_id)
+
+
+def _through_snakemake(
+    args: Args, ctx: Context, query: TagQuery, artifact: str | None, inputs: dict[str, Any],
+    jobs: str | None, profile: str | None,
+) -> int:  # fmt: skip
+    """Compile the request and run it with one Snakemake process (parallel, or on a cluster)."""
+    import subprocess
+    import sys
+
+    from ..errors import ScriptFailed
+    from ..snake import CMWorkflow
+
+    index = open_index(ctx)
+    args.check_consumed(_accepted(index, query, artifact, ctx))
+    if args.flags.get("dry_run") or args.flags.get("new"):
+        raise UsageError("with --jobs or --profile, use snakemake's -n or --forcerun instead")
+    workflow = CMWorkflow()
+    request = artifact or " ".join(str(query).split(","))
+    target = workflow.target(request, **inputs)
+    run_dir = os.path.join(workflow.workdir, "run")
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "request.json"), "w", encoding="utf-8") as fh:
+        json.dump({"request": request, "inputs": inputs}, fh)
+    snakefile = os.path.join(run_dir, "Snakefile")
+    with open(snakefile, "w", encoding="utf-8") as fh:
+        fh.write(_SNAKEFILE.format(request_file=os.path.join(run_dir, "request.json")))
+    command = [sys.executable, "-m", "snakemake", "-s", snakefile, "--rerun-incomplete"]
+    command += ["--cores", jobs or "all"] if not profile else ["--profile", profile]
+    if profile and jobs:
+        command += ["--jobs", jobs]
+    done = subprocess.run([*command, "cm_request"], check=False)
+    if done.returncode != 0:
+        raise ScriptFailed(request, "the Snakemake run", "a job failed (see its log above)",
+                           returncode=done.returncode)  # fmt: skip
+    with open(target, encoding="utf-8") as fh:
+        result = json.load(fh)
+    _print(ctx, result, bool(args.flags.get("json")))
+    return EXIT_OK
+
+
+_SNAKEFILE = """# Written by cm-snakemake run --jobs/--profile for one request.
+import json
+from cm_snakemake.snake import cm
+
+_REQUEST = json.load(open({request_file!r}))
+
+rule cm_request:
+    input: cm.target(_REQUEST["request"], **_REQUEST["inputs"])
+
+include: cm.rules()
+"""
 
 
 def _plan_and_run(
@@ -168,6 +224,8 @@ stored in the cache store ($CMSM_HOME/cache, or $CMSM_CACHE) and reused by key.
   --new, --renew   rebuild the requested script's cache entry instead of reusing it
                    (its dependencies still come from the cache)
   --dry-run        print the plan instead of running it
+  --jobs=N         run through Snakemake with N jobs at once (one Snakemake process)
+  --profile=DIR    run through Snakemake with this profile (e.g. profiles/slurm)
   --facts=FILE     host facts to plan with (default: this machine's, kept in $CMSM_HOME)
   --no-facts       plan without host facts
   --cache-dir=DIR  another cache root

@@ -13,7 +13,7 @@ import pytest
 
 from ..conftest import DATA, RepoMaker, cli
 
-COMMANDS = ["find", "list", "show", "run", "repo", "plan", "facts", "cache"]
+COMMANDS = ["find", "list", "show", "run", "repo", "plan", "facts", "cache", "job", "profile"]
 
 
 @pytest.fixture

@@ -127,3 +127,58 @@ def test_a_failing_script_stops_its_dependents_and_keep_going_finishes_the_rest(
     assert kept.returncode != 0
     names = {name for kind, name, _ in events(tmp_path / "jobs.log") if kind == "end"}
     assert {"base", "left"} <= names and "above" not in names
+
+
+def test_run_with_jobs_goes_through_one_snakemake_process(diamond: Path, tmp_path: Path) -> None:
+    code, out, err = cli("run", "top", "--jobs=2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["new_env"]["CM_TOP"] == "done"
+    ev = {(kind, name): t for kind, name, t in events(tmp_path / "jobs.log")}
+    assert ev[("start", "left")] < ev[("end", "right")]  # in parallel
+    assert ev[("start", "right")] < ev[("end", "left")]
+    assert (Path.cwd() / ".cmsm" / "run" / "Snakefile").is_file()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_profile_init_writes_a_site_profile(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    code, text, err = cli("profile", "init", "slurm", "--partition=gpu", "--account=ml",
+                          "--runtime=120", f"--out={out}")  # fmt: skip
+    assert code == 0, err
+    config = (out / "config.yaml").read_text()
+    assert 'slurm_partition: "gpu"' in config and 'slurm_account: "ml"' in config
+    assert "runtime: 120" in config and "slurm-status-command: squeue" in config
+    code, _, _ = cli("profile", "init", "slurm", "--accounting", f"--out={tmp_path / 'acct'}")
+    assert "squeue" not in (tmp_path / "acct" / "config.yaml").read_text()
+    code, _, err = cli("profile", "init", "slurm", "--runtime=soon")
+    assert code == 1 and "--runtime expects a whole number" in err
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("profile", ["profiles/local", "profiles/slurm"])
+def test_the_repository_profiles_dry_run_from_the_root(corpus: Path, tmp_path: Path,
+                                                       profile: str) -> None:  # fmt: skip
+    assert cli("repo", "add", str(corpus))[0] == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", str(REPO / profile), "-n",
+         "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "wf"), "detect"],
+        capture_output=True, text=True, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "cm_detect_os" in done.stdout + done.stderr
+
+
+@pytest.mark.corpus
+def test_the_example_workflow_mixes_own_rules_and_cm_scripts(corpus: Path, tmp_path: Path) -> None:
+    assert cli("repo", "add", str(corpus))[0] == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-c2", "-s",
+         str(REPO / "workflows" / "example" / "Snakefile"), "-d", str(tmp_path / "wf")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "wf" / "results" / "example" / "report.md").read_text()
+    assert "sum: 15" in report
+    assert f"python: {sys.version_info.major}." in report
