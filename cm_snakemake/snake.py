@@ -212,13 +212,12 @@ def _facts_file() -> str | None:
 
 
 def _plan(request: str, inputs: dict[str, Any], facts_file: str | None) -> Any:
+    from .errors import NoScriptFound
     from .facts import host_facts, load_facts
     from .index import ScriptIndex
     from .planner import Planner
     from .provider import IndexProvider
     from .tags import TagQuery
-
-    from .errors import NoScriptFound
 
     index = ScriptIndex.from_registry()
     facts = load_facts(facts_file) if facts_file else host_facts(index)

@@ -144,7 +144,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_profile_init_writes_a_site_profile(tmp_path: Path) -> None:
     out = tmp_path / "site"
-    code, text, err = cli("profile", "init", "slurm", "--partition=gpu", "--account=ml",
+    code, _text, err = cli("profile", "init", "slurm", "--partition=gpu", "--account=ml",
                           "--runtime=120", f"--out={out}")  # fmt: skip
     assert code == 0, err
     config = (out / "config.yaml").read_text()
