@@ -196,8 +196,10 @@ class Runtime:
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
+        record = {**result.to_json(), "host": platform.node(),
+                  "slurm_job_id": os.environ.get("SLURM_JOB_ID")}  # fmt: skip
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(result.to_json(), fh, indent=1, default=str)
+            json.dump(record, fh, indent=1, default=str)
         os.replace(tmp, path)
 
     # -- cached nodes ------------------------------------------------------------------------
@@ -251,6 +253,7 @@ class Runtime:
             "deps": [d.key for d in node.static_deps],
             "facts": {k: self.planner.facts.get(node.alias, {}).get(k) for k in node.facts},
             "host": platform.node(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(result.seconds, 3),
         }

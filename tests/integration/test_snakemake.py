@@ -182,3 +182,41 @@ def test_the_example_workflow_mixes_own_rules_and_cm_scripts(corpus: Path, tmp_p
     report = (tmp_path / "wf" / "results" / "example" / "report.md").read_text()
     assert "sum: 15" in report
     assert f"python: {sys.version_info.major}." in report
+
+
+def _slurm_up() -> bool:
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                              check=False, timeout=10)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and any(s in done.stdout for s in ("idle", "mixed", "alloc"))
+
+
+@pytest.fixture
+def slurm() -> None:
+    if not _slurm_up():
+        if os.environ.get("CI"):
+            pytest.fail("CI must start the test cluster (tests/slurm/start-slurm.sh)")
+        pytest.skip("no SLURM cluster here; start one with tests/slurm/start-slurm.sh")
+
+
+def test_a_plan_runs_on_a_real_slurm_cluster(slurm: None, diamond: Path, tmp_path: Path) -> None:
+    work = tmp_path / "wf"
+    done = snakemake(work, "top", "--profile", str(REPO / "tests" / "slurm" / "profile"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    cache = Path(os.environ["CMSM_HOME"]) / "cache"
+    records = {
+        alias: json.loads(next((cache / alias).glob("*/cmsm-provenance.json")).read_text())
+        for alias in ("base", "left", "right", "top")
+    }
+    # every node ran inside a SLURM job, each its own
+    job_ids = {alias: r["slurm_job_id"] for alias, r in records.items()}
+    assert all(job_ids.values()), job_ids
+    assert len(set(job_ids.values())) == 4
+    listed = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    for job_id in job_ids.values():
+        assert f"{job_id} COMPLETED" in listed
+    logs = list((work / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert logs or "slurm" in done.stderr
