@@ -220,3 +220,34 @@ def test_a_plan_runs_on_a_real_slurm_cluster(slurm: None, diamond: Path, tmp_pat
         assert f"{job_id} COMPLETED" in listed
     logs = list((work / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert logs or "slurm" in done.stderr
+
+
+def test_snakemake_flags_users_rely_on(diamond: Path, tmp_path: Path) -> None:
+    work = tmp_path / "wf"
+    dry = snakemake(work, "top", "-n")
+    assert dry.returncode == 0
+    for rule in ("cm_base", "cm_left", "cm_right", "cm_top"):
+        assert rule in dry.stdout + dry.stderr
+    assert "CM script left: node" in dry.stdout + dry.stderr  # the message names the script
+    assert snakemake(work, "top").returncode == 0
+    summary = snakemake(work, "top", "--summary")
+    assert summary.returncode == 0 and "cm_left" in summary.stdout
+    dag = snakemake(work, "top", "--dag")
+    assert dag.returncode == 0 and "digraph" in dag.stdout and "cm_base" in dag.stdout
+    before = len(events(tmp_path / "jobs.log"))
+    forced = snakemake(work, "top", "--forcerun", "cm_left")
+    assert forced.returncode == 0, forced.stderr
+    started = [n for k, n, _ in events(tmp_path / "jobs.log")[before:] if k == "start"]
+    assert started == ["left", "top"]  # left again, and what depends on it
+
+
+def test_editing_a_script_reruns_its_jobs(diamond: Path, tmp_path: Path) -> None:
+    work = tmp_path / "wf"
+    assert snakemake(work, "top").returncode == 0
+    before = len(events(tmp_path / "jobs.log"))
+    run_sh = diamond / "script" / "right" / "run.sh"
+    run_sh.write_text(run_sh.read_text() + "# edited\n")
+    again = snakemake(work, "top")
+    assert again.returncode == 0, again.stderr
+    started = [n for k, n, _ in events(tmp_path / "jobs.log")[before:] if k == "start"]
+    assert started == ["right", "top"]
