@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import clean_env, cm_executable, cm_home, corpus, run_quiet  # noqa: E402
+from _common import clean_env, cm_executable, cm_home, corpus, run_quiet
 
 SLEEP = 3  # seconds of work per branch: scripts that do something, as real ones do
 HEAD = "automation_alias: script\nautomation_uid: 5b4e0237da074764\ncache: true\n"
@@ -67,7 +67,9 @@ def write_parallel_repo(root: Path) -> Path:
             f"alias: branch-{i}\nuid: '{100 + i:016x}'\ntags: [branch-{i}]\n{HEAD}"
             "new_env_keys: [CM_*]\n"
         )
-        (folder / "run.sh").write_text(f'sleep {SLEEP}\necho "CM_BRANCH_{i}=done" >> tmp-run-env.out\n')
+        (folder / "run.sh").write_text(
+            f'sleep {SLEEP}\necho "CM_BRANCH_{i}=done" >> tmp-run-env.out\n'
+        )
     folder = repo / "script" / "branches-top"
     folder.mkdir()
     deps = "".join(f"- tags: branch-{i}\n" for i in range(8))
@@ -106,7 +108,17 @@ def scale(work: Path, sizes: list[int]) -> bool:
             "from cm_snakemake.snake import cm\n\nrule all:\n    input: cm.target('top')\n\n"
             "include: cm.rules()\n"
         )
-        cmd = [sys.executable, "-m", "snakemake", "-n", "-q", "rules", "-c1", "-s", str(wf / "Snakefile")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-q",
+            "rules",
+            "-c1",
+            "-s",
+            str(wf / "Snakefile"),
+        ]
         seconds, peak = timed_run(cmd, env, wf)
         again, _ = timed_run(cmd, env, wf)
         nodes = 1 + mids + mids * 10
