@@ -36,7 +36,7 @@ HEAD = "automation_alias: script\nautomation_uid: 5b4e0237da074764\ncache: true\
 
 
 def write_scale_repo(root: Path, mids: int) -> Path:
-    """top → mids × mid(_m.J) → 10 leaves each (leaf _n.J0 ... _n.J9)."""
+    """top -> mids x mid(_m.J) -> 10 leaves each (leaf _n.J0 ... _n.J9)."""
     repo = root / f"scale-{mids}"
     (repo / "script").mkdir(parents=True)
     (repo / "cmr.yaml").write_text(f"alias: scale-{mids}\nuid: {mids:016x}\n")
