@@ -135,7 +135,6 @@ def _through_snakemake(
         raise UsageError("with --jobs or --profile, use snakemake's -n or --forcerun instead")
     workflow = CMWorkflow()
     request = artifact or " ".join(str(query).split(","))
-    target = workflow.target(request, **inputs)
     run_dir = os.path.join(workflow.workdir, "run")
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "request.json"), "w", encoding="utf-8") as fh:
@@ -151,6 +150,7 @@ def _through_snakemake(
     if done.returncode != 0:
         raise ScriptFailed(request, "the Snakemake run", "a job failed (see its log above)",
                            returncode=done.returncode)  # fmt: skip
+    target = workflow.target(request, **inputs)  # compiled by the run: a file read here
     with open(target, encoding="utf-8") as fh:
         result = json.load(fh)
     _print(ctx, result, bool(args.flags.get("json")))
