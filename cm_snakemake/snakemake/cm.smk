@@ -8,6 +8,8 @@
 #     include: cm.rules()
 #
 # Every job runs "python -m cm_snakemake job" for its node; nothing is resolved here.
+# Detection scripts run in the controller (localrule) unless the config (or a profile's
+# `config:` entry) sets cm_localrules=false.
 
 from cm_snakemake.snake import cm as _cm
 
@@ -28,7 +30,7 @@ def _cm_declare(spec):
             runtime=spec.resource("runtime", 60),
             disk_mb=spec.resource("disk_mb", 1000),
             gpus=spec.resource("gpus", 0),
-        localrule: spec.local
+        localrule: spec.local and bool(config.get("cm_localrules", True))
         message: f"CM script {spec.alias}: node {{wildcards.key}}"
         shell: _cm.shell()
 
