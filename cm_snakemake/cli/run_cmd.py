@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
 from .main import Command, Context
 from .script_cmd import open_index, request_from
 
@@ -131,8 +131,9 @@ def _through_snakemake(
 
     index = open_index(ctx)
     args.check_consumed(_accepted(index, query, artifact, ctx))
-    if args.flags.get("dry_run") or args.flags.get("new"):
-        raise UsageError("with --jobs or --profile, use snakemake's -n or --forcerun instead")
+    if args.flags.get("new"):
+        raise UsageError("with --jobs or --profile, rebuild with snakemake's --forcerun")
+    dry_run = bool(args.flags.get("dry_run"))
     workflow = CMWorkflow()
     request = artifact or " ".join(str(query).split(","))
     run_dir = os.path.join(workflow.workdir, "run")
@@ -146,7 +147,11 @@ def _through_snakemake(
     command += ["--cores", jobs or "all"] if not profile else ["--profile", profile]
     if profile and jobs:
         command += ["--jobs", jobs]
+    if dry_run:
+        command.append("-n")
     done = subprocess.run([*command, "cm_request"], check=False)
+    if dry_run:
+        return EXIT_OK if done.returncode == 0 else EXIT_USER_ERROR
     if done.returncode != 0:
         raise ScriptFailed(request, "the Snakemake run", "a job failed (see its log above)",
                            returncode=done.returncode)  # fmt: skip

@@ -251,3 +251,26 @@ def test_editing_a_script_reruns_its_jobs(diamond: Path, tmp_path: Path) -> None
     assert again.returncode == 0, again.stderr
     started = [n for k, n, _ in events(tmp_path / "jobs.log")[before:] if k == "start"]
     assert started == ["right", "top"]
+
+
+def test_retries_rerun_a_flaky_script(make_repo: RepoMaker, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    marker = tmp_path / "tried-once"
+    root = make_repo("flaky", {"flaky": script("flaky", 9, [])},
+                     files={"flaky/run.sh": f'if [ ! -e {marker} ]; then touch {marker}; exit 1; fi\n'
+                                            'echo "CM_FLAKY=ok" >> tmp-run-env.out\n'})  # fmt: skip
+    assert cli("repo", "add", str(root))[0] == 0
+    work = tmp_path / "wf"
+    assert snakemake(work, "flaky").returncode != 0  # the first attempt fails
+    marker.unlink()
+    retried = snakemake(work, "flaky", "--retries", "1")
+    assert retried.returncode == 0, retried.stderr
+    assert (
+        "CM_FLAKY"
+        in (Path(os.environ["CMSM_HOME"]) / "cache" / "flaky")
+        .glob("*/cmsm-result.json")
+        .__next__()
+        .read_text()
+    )
+    code, out, err = cli("run", "flaky", "--jobs=1", "--dry-run")
+    assert code == 0, err
