@@ -256,9 +256,9 @@ def test_editing_a_script_reruns_its_jobs(diamond: Path, tmp_path: Path) -> None
 def test_retries_rerun_a_flaky_script(make_repo: RepoMaker, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     marker = tmp_path / "tried-once"
-    root = make_repo("flaky", {"flaky": script("flaky", 9, [])},
-                     files={"flaky/run.sh": f'if [ ! -e {marker} ]; then touch {marker}; exit 1; fi\n'
-                                            'echo "CM_FLAKY=ok" >> tmp-run-env.out\n'})  # fmt: skip
+    body = f"if [ ! -e {marker} ]; then touch {marker}; exit 1; fi\n"
+    body += 'echo "CM_FLAKY=ok" >> tmp-run-env.out\n'
+    root = make_repo("flaky", {"flaky": script("flaky", 9, [])}, files={"flaky/run.sh": body})
     assert cli("repo", "add", str(root))[0] == 0
     work = tmp_path / "wf"
     assert snakemake(work, "flaky").returncode != 0  # the first attempt fails
