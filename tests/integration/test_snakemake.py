@@ -234,6 +234,9 @@ def test_snakemake_flags_users_rely_on(diamond: Path, tmp_path: Path) -> None:
     assert summary.returncode == 0 and "cm_left" in summary.stdout
     dag = snakemake(work, "top", "--dag")
     assert dag.returncode == 0 and "digraph" in dag.stdout and "cm_base" in dag.stdout
+    report = snakemake(work, "top", "--report", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr
+    assert "cm_left" in (tmp_path / "report.html").read_text()
     before = len(events(tmp_path / "jobs.log"))
     forced = snakemake(work, "top", "--forcerun", "cm_left")
     assert forced.returncode == 0, forced.stderr
