@@ -159,10 +159,21 @@ class Runtime:
         if node.cached:
             result = self._run_cached(call, node, {})
         else:
-            result = self._execute(call, node, {}, self.workdir)
+            result = self._execute(call, node, {}, self._work_dir(node))
             self._write_result(node, result)
         self.results[node.key] = result
         return result
+
+    def _work_dir(self, node: PlanNode) -> str:
+        """Where a planned node that is not cached runs. Under CM that is the current folder;
+        jobs of one workflow run side by side, and each script writes ``tmp-run.sh`` and
+        ``tmp-run-env.out`` where it runs, so each node gets its own folder beside its result
+        file (``<results>/<alias>/<key>/``)."""
+        if self.results_dir is None:
+            return self.workdir
+        path = os.path.join(self.results_dir, safe_name(node.alias), node.key)
+        os.makedirs(path, exist_ok=True)
+        return path
 
     def result_for(self, node: PlanNode) -> NodeResult | None:
         """The stored result of a planned node (cache entry, or result file), if any."""
