@@ -82,6 +82,8 @@ class CMWorkflow:
     def __init__(self) -> None:
         self.workdir = os.path.abspath(os.environ.get("CMSM_WORKDIR", ".cmsm"))
         self.plan_files: list[str] = []
+        # per Snakemake workflow object: the rule specs declared so far, and the names taken
+        self._declared: dict[int, tuple[dict[tuple[str, bool], RuleSpec], set[str]]] = {}
 
     # -- folders -------------------------------------------------------------------------------
 
@@ -168,8 +170,17 @@ class CMWorkflow:
                                "notes": [], "nodes": [node, *deps]})  # fmt: skip
         return {"nodes": list(nodes.values())}
 
-    def rule_specs(self, plan: dict[str, Any]) -> list[RuleSpec]:
-        return rule_specs(plan, self)
+    def rule_specs(self, plan: dict[str, Any], owner: object | None = None) -> list[RuleSpec]:
+        """The rules to declare for ``plan``. With ``owner`` (the Snakemake ``workflow``),
+        ``rules/cm.smk`` may be included more than once in one workflow (say by two included
+        Snakefiles): a later include adds the new nodes to the rules declared before, and
+        returns only the rules that are new."""
+        if owner is None:
+            return rule_specs(plan, self)
+        declared = self._declared.setdefault(id(owner), ({}, set()))
+        before = set(declared[0])
+        specs = rule_specs(plan, self, declared)
+        return [spec for spec in specs if (spec.alias, spec.cached) not in before]
 
     def shell(self) -> str:
         python = sys.executable
@@ -178,13 +189,17 @@ class CMWorkflow:
                 f"--cache-dir={self.cache_dir}")  # fmt: skip
 
 
-def rule_specs(plan: dict[str, Any], workflow: CMWorkflow) -> list[RuleSpec]:
-    """One :class:`RuleSpec` per (script, cached) in the plan, with its nodes."""
+def rule_specs(
+    plan: dict[str, Any],
+    workflow: CMWorkflow,
+    declared: tuple[dict[tuple[str, bool], RuleSpec], set[str]] | None = None,
+) -> list[RuleSpec]:
+    """One :class:`RuleSpec` per (script alias, cached) in the plan, with its nodes. Specs in
+    ``declared`` (and their rule names) are reused and extended with the plan's nodes."""
     by_key = {n["key"]: n for n in plan["nodes"]}
-    specs: dict[tuple[str, bool], RuleSpec] = {}
-    taken: set[str] = set()
+    specs, taken = declared if declared is not None else ({}, set())
     for node in plan["nodes"]:
-        group = (node["script"], bool(node["cached"]))
+        group = (node["alias"], bool(node["cached"]))
         spec = specs.get(group)
         if spec is None:
             example = workflow.output_of(node)

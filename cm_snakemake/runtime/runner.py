@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -481,6 +482,7 @@ class _ScriptRun:
         ns.env = _penv(self._env)
         ns._impose_const()
         self._env = _plain(ns.env)
+        self._env.setdefault("CMSM_PYTHON", sys.executable)  # the Python running cm-snakemake
         self._env[f"{ns.prefix}TMP_CURRENT_SCRIPT_PATH"] = self.meta.path
         self._env[f"{ns.prefix}TMP_CURRENT_SCRIPT_WORK_PATH"] = self.cwd
         work = Path(self.cwd)

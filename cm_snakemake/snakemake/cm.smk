@@ -7,6 +7,9 @@
 #         input: cm.target("get python3")
 #     include: cm.rules()
 #
+# It may be included again (two included Snakefiles that each include it): the later include
+# adds the new nodes to the rules already declared.
+#
 # Every job runs "python -m cm_snakemake job" for its node; nothing is resolved here.
 # Detection scripts run in the controller (localrule) unless the config (or a profile's
 # `config:` entry) sets cm_localrules=false.
@@ -35,5 +38,5 @@ def _cm_declare(spec):
         shell: _cm.shell()
 
 
-for _cm_spec in _cm.rule_specs(_CM_PLAN):
+for _cm_spec in _cm.rule_specs(_CM_PLAN, workflow):
     _cm_declare(_cm_spec)

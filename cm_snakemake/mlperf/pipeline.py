@@ -1,0 +1,166 @@
+"""The MLPerf workflow's configuration and steps, used by ``workflows/mlperf/Snakefile``.
+
+The configuration (``workflows/mlperf/config.yaml``, overridable with Snakemake's
+``--config`` or ``--configfile``) names a matrix of models x scenarios x modes; each cell is
+one CM request to the bundled ``app-mlperf-inference-onnx`` script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CMSnakemakeError
+from .runs import RunRecord, load_run
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["MLPerfConfig", "RunSpec", "ConfigError", "collect", "make_results",
+           "make_submission"]  # fmt: skip
+
+SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+MODES = ("performance", "accuracy")
+MODELS = {"digits-logreg": ("digits", "logreg"), "digits-mlp": ("digits", "mlp")}
+
+
+class ConfigError(CMSnakemakeError):
+    """The MLPerf workflow's configuration has a bad value."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the matrix."""
+
+    model: str
+    scenario: str
+    mode: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.scenario}-{self.mode}"
+
+
+@dataclass(frozen=True)
+class MLPerfConfig:
+    models: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    modes: tuple[str, ...]
+    run_style: str
+    min_duration_ms: int | None
+    min_query_count: int | None
+    division: str
+    submitter: str
+    system_name: str
+    output: str
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any], source: str = "config") -> MLPerfConfig:
+        def names(key: str, allowed: Iterable[str]) -> tuple[str, ...]:
+            raw = config.get(key)
+            values = [raw] if isinstance(raw, str) else list(raw or [])
+            known = {a.lower(): a for a in allowed}
+            out = []
+            for value in values:
+                if str(value).lower() not in known:
+                    raise ConfigError(f"{source}: {key}: unknown value {value!r}",
+                                      hint="choose from " + ", ".join(allowed))  # fmt: skip
+                out.append(known[str(value).lower()])
+            if not out:
+                raise ConfigError(f"{source}: {key} is empty", hint="name at least one")
+            return tuple(out)
+
+        style = str(config.get("run_style", "test")).lower()
+        if style not in ("test", "valid"):
+            raise ConfigError(f"{source}: run_style: {style!r}", hint="use test or valid")
+
+        def number(key: str) -> int | None:
+            value = config.get(key)
+            if value in (None, ""):
+                return None
+            try:
+                return int(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{source}: {key}: {value!r} is not a whole number") from exc
+
+        return cls(
+            models=names("models", MODELS), scenarios=names("scenarios", SCENARIOS),
+            modes=names("modes", MODES), run_style=style,
+            min_duration_ms=number("min_duration_ms"), min_query_count=number("min_query_count"),
+            division=str(config.get("division", "open")),
+            submitter=str(config.get("submitter", "cm-snakemake")),
+            system_name=str(config.get("system_name") or platform.node() or "system"),
+            output=str(config.get("output", "results/mlperf")),
+        )  # fmt: skip
+
+    def runs(self) -> list[RunSpec]:
+        return [RunSpec(m, s, mode) for m in self.models for s in self.scenarios
+                for mode in self.modes]  # fmt: skip
+
+    def request(self, run: RunSpec) -> tuple[str, dict[str, Any]]:
+        """The CM request of one run, and its inputs."""
+        family, kind = MODELS[run.model]
+        words = ["app mlperf inference mlperf-inference-onnx", f"_{family}", f"_{kind}",
+                 f"_{run.scenario.lower()}", f"_{run.mode}", f"_{self.run_style}"]  # fmt: skip
+        inputs: dict[str, Any] = {}
+        if self.min_duration_ms is not None:
+            inputs["min_duration"] = str(self.min_duration_ms)
+        if self.min_query_count is not None:
+            inputs["min_query_count"] = str(self.min_query_count)
+        return " ".join(words), inputs
+
+
+def _harness_result(node_result: str) -> str:
+    with open(node_result, encoding="utf-8") as fh:
+        env = json.load(fh).get("new_env", {})
+    path = env.get("CM_MLPERF_RESULT_FILE")
+    if not path:
+        raise CMSnakemakeError(f"{node_result} names no CM_MLPERF_RESULT_FILE",
+                               hint="rerun the benchmark job (snakemake --forcerun)")  # fmt: skip
+    return str(path)
+
+
+def collect(node_results: Iterable[str], system: str) -> list[RunRecord]:
+    """The records of the runs whose CM results (node result files) are given."""
+    return [load_run(_harness_result(path), system) for path in node_results]
+
+
+def make_results(node_results: Iterable[str], system: str, out_dir: str) -> dict[str, str]:
+    from .table import results_frame, write_results
+
+    return write_results(results_frame(collect(node_results, system)), out_dir)
+
+
+def make_submission(node_results: Iterable[str], facts: Mapping[str, Any], config: MLPerfConfig,
+                    out_dir: str) -> tuple[str, list[str]]:  # fmt: skip
+    """Build the submission tree and check it: (tree, problems)."""
+    from .submission import build_submission, check_submission, system_description
+
+    records = collect(node_results, config.system_name)
+    system = system_description(facts, division=config.division, submitter=config.submitter,
+                                system_name=config.system_name,
+                                framework=_framework(records))  # fmt: skip
+    base = build_submission(records, out_dir, system)
+    return base, [str(p) for p in check_submission(base)]
+
+
+def _framework(records: list[RunRecord]) -> str:
+    try:
+        import onnxruntime  # the harness's Python is this one when run by cm-snakemake
+
+        return f"onnxruntime {onnxruntime.__version__}"
+    except ImportError:
+        return ", ".join(sorted({r.backend for r in records})) or "onnxruntime"
+
+
+def host_facts(files: Iterable[str]) -> dict[str, Any]:
+    """The exports of the given node result files (detect-os, detect-cpu), merged."""
+    facts: dict[str, Any] = {}
+    for path in files:
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                facts.update(json.load(fh).get("new_env", {}))
+    return facts
