@@ -54,6 +54,7 @@ _COMMANDS = {
     "facts": ("plan_cmd", "FACTS", "record this machine's host facts for planning"),
     "cache": ("cache_cmd", "CACHE", "list, show, remove and collect cache entries"),
     "job": ("job_cmd", "JOB", "run one node of a compiled plan (a Snakemake job's body)"),
+    "results": ("results_cmd", "RESULTS", "print the MLPerf results table; check a submission"),
     "profile": ("profile_cmd", "PROFILE", "write a Snakemake profile for a site (SLURM, local)"),
     "repo": ("repo_cmd", "REPO", "register, list, remove and check script repositories"),
 }

@@ -1,0 +1,85 @@
+"""``results``: print the MLPerf results table; check a submission tree."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
+from .main import Command, Context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .grammar import Args
+
+__all__ = ["RESULTS"]
+
+DEFAULT_DIR = os.path.join("results", "mlperf")
+
+
+def _results(args: Args, ctx: Context) -> int:
+    check = args.take_str("check")
+    csv = args.take_bool("csv")
+    args.check_consumed()
+    if check:
+        return _check(check, ctx)
+    if len(args.positional) > 1:
+        raise UsageError("results takes at most one folder", hint=RESULTS.usage)
+    folder = args.positional[0] if args.positional else DEFAULT_DIR
+    frame = _frame(folder)
+    print(frame.to_csv(index=False) if csv else _table(frame), file=ctx.out, end="")
+    return EXIT_OK
+
+
+def _frame(folder: str):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from ..mlperf.runs import find_runs, load_run
+    from ..mlperf.table import results_frame
+
+    table = os.path.join(folder, "results.csv")
+    if os.path.isfile(table):
+        return pd.read_csv(table)
+    runs = find_runs(folder) if os.path.isdir(folder) else []
+    if not runs:
+        hint = (
+            "run the pipeline first (snakemake --profile profiles/local mlperf_all), "
+            "or name the folder: cm-snakemake results DIR"
+        )
+        raise UsageError(
+            f"no MLPerf results in {folder} (no results.csv, no harness runs)", hint=hint
+        )
+    return results_frame(load_run(path) for path in runs)
+
+
+def _table(frame) -> str:  # type: ignore[no-untyped-def]
+    from ..mlperf.table import format_table
+
+    return format_table(frame) + "\n"
+
+
+def _check(tree: str, ctx: Context) -> int:
+    from ..mlperf.submission import check_submission
+
+    if not os.path.isdir(tree):
+        raise UsageError(f"no submission tree at {tree}",
+                         hint="name the <division>/<submitter> folder")  # fmt: skip
+    problems = check_submission(tree)
+    for problem in problems:
+        print(problem, file=ctx.out)
+    if problems:
+        print(f"{tree}: {len(problems)} problems", file=ctx.out)
+        return EXIT_USER_ERROR
+    print(f"{tree}: passed", file=ctx.out)
+    return EXIT_OK
+
+
+RESULTS = Command(
+    _results,
+    """usage: cm-snakemake results [DIR] [--csv]
+       cm-snakemake results --check=SUBMISSION/<division>/<submitter>
+
+Print the MLPerf results table of DIR (default results/mlperf): its results.csv, or else the
+harness runs found below DIR. --csv prints it as CSV. --check validates a submission tree
+(required files, VALID performance runs, accuracy above the target, system description) and
+prints each problem.""",
+)
