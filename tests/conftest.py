@@ -108,3 +108,20 @@ def corpus() -> Path:
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     return root
+
+
+def _slurm_up() -> bool:
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                              check=False, timeout=10)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and any(s in done.stdout for s in ("idle", "mixed", "alloc"))
+
+
+@pytest.fixture
+def slurm() -> None:
+    if not _slurm_up():
+        if os.environ.get("CI"):
+            pytest.fail("CI must start the test cluster (tests/slurm/start-slurm.sh)")
+        pytest.skip("no SLURM cluster here; start one with tests/slurm/start-slurm.sh")

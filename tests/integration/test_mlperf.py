@@ -163,6 +163,26 @@ def test_results_command_prints_the_table(pipeline: Pipeline) -> None:
     assert code == 1 and "no MLPerf results" in err
 
 
+def test_a_reduced_mlperf_all_runs_on_a_real_slurm_cluster(slurm: None, pipeline: Pipeline,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    work = tmp_path / "wf"
+    work.mkdir()
+    config = [*CONFIG, "scenarios=[Offline]", "system_name=slurmbox"]
+    profile = str(REPO / "tests" / "slurm" / "profile")
+    done = snakemake(work, pipeline.env, "mlperf_all", "--profile", profile, config=config)
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = list((work / ".cmsm" / "results" / "app-mlperf-inference-onnx").glob("*.json"))
+    assert len(results) == 2  # Offline performance and accuracy
+    job_ids = {json.loads(r.read_text())["slurm_job_id"] for r in results}
+    assert None not in job_ids and len(job_ids) == 2  # each run was its own SLURM job
+    listed = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    for job_id in job_ids:
+        assert f"{job_id} COMPLETED" in listed
+    tree = work / "results" / "mlperf" / "submission" / "open" / "cm-snakemake"
+    assert check_submission(str(tree)) == []
+
+
 def test_a_rerun_runs_nothing_and_a_new_scenario_runs_only_its_runs(pipeline: Pipeline) -> None:
     # last in this module: it widens the matrix the tests above read
     again = pipeline.snakemake("mlperf_all")

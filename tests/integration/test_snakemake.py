@@ -184,23 +184,6 @@ def test_the_example_workflow_mixes_own_rules_and_cm_scripts(corpus: Path, tmp_p
     assert f"python: {sys.version_info.major}." in report
 
 
-def _slurm_up() -> bool:
-    try:
-        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
-                              check=False, timeout=10)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and any(s in done.stdout for s in ("idle", "mixed", "alloc"))
-
-
-@pytest.fixture
-def slurm() -> None:
-    if not _slurm_up():
-        if os.environ.get("CI"):
-            pytest.fail("CI must start the test cluster (tests/slurm/start-slurm.sh)")
-        pytest.skip("no SLURM cluster here; start one with tests/slurm/start-slurm.sh")
-
-
 def test_a_plan_runs_on_a_real_slurm_cluster(slurm: None, diamond: Path, tmp_path: Path) -> None:
     work = tmp_path / "wf"
     done = snakemake(work, "top", "--profile", str(REPO / "tests" / "slurm" / "profile"))

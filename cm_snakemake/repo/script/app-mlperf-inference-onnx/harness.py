@@ -72,7 +72,9 @@ class Settings:
         if not model_file or not os.path.isfile(model_file):
             raise HarnessError(f"no model file (CM_ML_MODEL_FILE_WITH_PATH={model_file!r})")
         if not dataset or not os.path.isfile(os.path.join(dataset, "val_x.npy")):
-            raise HarnessError(f"no preprocessed dataset (CM_DATASET_PATH={dataset!r} has no val_x.npy)")
+            raise HarnessError(
+                f"no preprocessed dataset: CM_DATASET_PATH={dataset!r} has no val_x.npy"
+            )
         return cls(
             model_name=env("CM_ML_MODEL_NAME") or os.path.splitext(os.path.basename(model_file))[0],
             model_file=model_file, dataset=dataset, scenario=CANONICAL[scenario.lower()],
@@ -185,7 +187,7 @@ def read_detail_log(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.startswith(":::MLLOG "):
-                record = json.loads(line[len(":::MLLOG "):])
+                record = json.loads(line[len(":::MLLOG ") :])
                 values[record["key"]] = record.get("value")
     return values
 
@@ -227,7 +229,8 @@ def run(settings: Settings) -> dict[str, Any]:
 
     test = lg.TestSettings()
     test.scenario = SCENARIOS[settings.scenario.lower()]
-    test.mode = lg.TestMode.AccuracyOnly if settings.mode == "accuracy" else lg.TestMode.PerformanceOnly
+    accuracy_mode = settings.mode == "accuracy"
+    test.mode = lg.TestMode.AccuracyOnly if accuracy_mode else lg.TestMode.PerformanceOnly
     if test.FromConfig(conf, settings.model_name, settings.scenario, 1) != 0:
         raise HarnessError(f"LoadGen could not read {conf}")
     log = lg.LogSettings()
@@ -266,8 +269,11 @@ def run(settings: Settings) -> dict[str, Any]:
     with open(os.path.join(out, "result.json"), "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=1, default=str)
 
-    exports = {"CM_MLPERF_OUTPUT_DIR": out, "CM_MLPERF_RESULT_FILE": os.path.join(out, "result.json"),
-               "CM_MLPERF_FIND_PERFORMANCE_QPS": f"{found['throughput_qps']:.1f}"}  # fmt: skip
+    exports = {
+        "CM_MLPERF_OUTPUT_DIR": out,
+        "CM_MLPERF_RESULT_FILE": os.path.join(out, "result.json"),
+        "CM_MLPERF_FIND_PERFORMANCE_QPS": f"{found['throughput_qps']:.1f}",
+    }
     if settings.mode == "performance":
         exports["CM_MLPERF_RESULT_VALID"] = str(detail.get("result_validity", ""))
         exports["CM_MLPERF_RESULT_METRIC"] = metric
@@ -276,8 +282,10 @@ def run(settings: Settings) -> dict[str, Any]:
         exports["CM_MLPERF_ACCURACY_TOP1"] = f"{result['accuracy']['top1']:.5f}"
     with open("tmp-run-env.out", "a", encoding="utf-8") as fh:
         fh.writelines(f"{k}={v}\n" for k, v in exports.items())
+    shown = ("CM_MLPERF_RESULT_VALID", "CM_MLPERF_RESULT_METRIC", "CM_MLPERF_RESULT_VALUE",
+             "CM_MLPERF_ACCURACY_TOP1")  # fmt: skip
     summary = ", ".join(f"{k[len('CM_MLPERF_'):].lower()}={v}" for k, v in exports.items()
-                        if k.startswith(("CM_MLPERF_RESULT_", "CM_MLPERF_ACCURACY")) and "FILE" not in k)  # fmt: skip
+                        if k in shown)  # fmt: skip
     print(f"{settings.model_name} {settings.scenario} {settings.mode}: {summary} ({out})")
     return result
 

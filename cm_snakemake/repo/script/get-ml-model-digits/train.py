@@ -13,7 +13,7 @@ def layers(kind: str, seed: int, x: np.ndarray, y: np.ndarray) -> tuple[list, fl
         from sklearn.neural_network import MLPClassifier
 
         mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=400, random_state=seed).fit(x, y)
-        dense = list(zip(mlp.coefs_, mlp.intercepts_))
+        dense = list(zip(mlp.coefs_, mlp.intercepts_, strict=True))
         return dense, float(mlp.score(x, y))
     from sklearn.linear_model import LogisticRegression
 
