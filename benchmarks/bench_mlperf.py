@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Benchmark: the MLPerf harness's efficiency, and the default pipeline with -j 2 against -j 1.
+
+1. Harness efficiency: the Offline samples per second that LoadGen measures through the
+   harness's system under test, against the raw throughput of the same onnxruntime session on
+   the same inputs (the whole validation set per call, as an Offline query issues all its
+   samples at once), in the same process. Three models: the bundled digits-logreg and
+   digits-mlp (trained by the bundled scripts), and a dense network of realistic cost per
+   sample (64 -> 2048 -> 2048 -> 10, seeded random weights) written by this benchmark.
+   LoadGen handles every sample (a response object, its bookkeeping) at about a microsecond
+   each, so the efficiency of a model that needs less than that per sample is bound to be low.
+2. Pipeline: the default ``mlperf_all`` (4 scenarios x 2 modes, test durations) from cold
+   (fresh cache and working folder; Python packages already installed), with ``-j 1`` and
+   ``-j 2``.
+
+Usage::
+
+    python benchmarks/bench_mlperf.py [--seconds 2] [--skip-pipeline]
+
+Goals (issue "MLPerf inference pipeline"): harness efficiency at least 90%; the -j 2 and
+-j 1 wall times recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "cm_snakemake" / "repo" / "script"
+GOAL = 0.90
+
+
+def harness() -> ModuleType:
+    path = SCRIPTS / "app-mlperf-inference-onnx" / "harness.py"
+    spec = importlib.util.spec_from_file_location("cmsm_harness", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def prepare(kind: str, home: Path) -> dict[str, str]:
+    """Dataset and model through the bundled scripts; their exports."""
+    env = {**os.environ, "CMSM_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "cm_snakemake", "run", f"get ml-model digits _{kind}", "--json"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    exported: dict[str, str] = _json(done.stdout)["new_env"]
+    dataset = subprocess.run(
+        [sys.executable, "-m", "cm_snakemake", "run", "get dataset digits", "--json"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    exported.update(_json(dataset.stdout)["new_env"])
+    return exported
+
+
+def _json(stdout: str) -> dict[str, dict[str, str]]:
+    """The JSON document ending ``run --json``'s output (scripts may print before it)."""
+    start = 0 if stdout.startswith("{") else stdout.index("\n{") + 1
+    data: dict[str, dict[str, str]] = json.loads(stdout[start:])
+    return data
+
+
+def dense_model(path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    sizes = [64, 2048, 2048, 10]
+    nodes, weights, current = [], [], "input"
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        weights += [numpy_helper.from_array((rng.standard_normal((a, b)) / a**0.5)
+                                            .astype(np.float32), f"w{i}"),
+                    numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]  # fmt: skip
+        nodes.append(helper.make_node("Gemm", [current, f"w{i}", f"b{i}"], [f"d{i}"]))
+        current = f"d{i}"
+        if i < len(sizes) - 2:
+            nodes.append(helper.make_node("Relu", [current], [f"r{i}"]))
+            current = f"r{i}"
+    nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1))
+    graph = helper.make_graph(
+        nodes, "dense",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
+        weights,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def efficiency(h: ModuleType, model_file: str, dataset: str, seconds: float,
+               work: Path) -> tuple[float, float]:  # fmt: skip
+    """(raw samples/s of the session, LoadGen Offline samples/s through the harness)."""
+    import numpy as np
+
+    os.environ.update({
+        "CM_ML_MODEL_FILE_WITH_PATH": model_file, "CM_DATASET_PATH": dataset,
+        "CM_ML_MODEL_NAME": Path(model_file).stem, "CM_MLPERF_LOADGEN_SCENARIO": "Offline",
+        "CM_MLPERF_LOADGEN_MODE": "performance", "CM_MLPERF_RUN_STYLE": "test",
+        "CM_MLPERF_LOADGEN_MIN_DURATION": str(int(seconds * 1000)),
+    })  # fmt: skip
+    settings = h.Settings.from_env()
+    sut = h.Classifier(settings)
+    images = sut.images
+    sut.session.run(None, {sut.input_name: images})
+    start, done = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        sut.session.run(None, {sut.input_name: images})
+        done += len(images)
+    raw = done / (time.perf_counter() - start)
+    del np
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        result = h.run(settings)
+    finally:
+        os.chdir(cwd)
+    return raw, float(result["loadgen"]["result_samples_per_second"])
+
+
+def pipeline(jobs: int, base: Path) -> float:
+    work = base / f"j{jobs}"
+    work.mkdir()
+    env = {**os.environ, "CMSM_HOME": str(base / f"home-j{jobs}")}
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflows" / "mlperf" / "Snakefile"),
+         "-d", str(work), f"-j{jobs}", "mlperf_all", "-q"],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--skip-pipeline", action="store_true")
+    args = parser.parse_args()
+    h = harness()
+    met = True
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        print("harness efficiency, Offline, LoadGen through the SUT vs the raw session:")
+        models = {}
+        for kind in ("logreg", "mlp"):
+            exported = prepare(kind, base / "home")
+            models[f"digits-{kind}"] = exported["CM_ML_MODEL_FILE_WITH_PATH"]
+        dataset = exported["CM_DATASET_PATH"]
+        dense = base / "dense-2048.onnx"
+        dense_model(dense)
+        models["dense-2048"] = str(dense)
+        for name, path in models.items():
+            work = base / f"run-{name}"
+            work.mkdir()
+            raw, through = efficiency(h, path, dataset, args.seconds, work)
+            ratio = through / raw
+            judged = name == "dense-2048"
+            met &= ratio >= GOAL or not judged
+            print(f"  {name:<14} raw {raw:12.0f} samples/s   LoadGen {through:12.0f} samples/s"
+                  f"   efficiency {100 * ratio:5.1f}%"
+                  + (f" (goal >= {100 * GOAL:.0f}%)" if judged else ""))  # fmt: skip
+        if not args.skip_pipeline:
+            print("default mlperf_all (4 scenarios x 2 modes, test durations), cold:")
+            one = pipeline(1, base)
+            two = pipeline(2, base)
+            print(f"  -j 1 {one:6.1f} s   -j 2 {two:6.1f} s   ratio {one / two:.2f}x")
+    print("goals met" if met else "goal NOT met")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
