@@ -53,7 +53,7 @@ def test_a_file_url_is_downloaded_and_verified(
     assert code == 0, err
     got = Path(exported(out)["CM_DOWNLOAD_DOWNLOADED_PATH"])
     assert got.read_bytes() == data and got.is_relative_to(home / "cache")
-    assert exported(out)["CM_DOWNLOAD_SHA256_VERIFIED"] == sha256(data)
+    assert exported(out)["CM_DOWNLOAD_CHECKSUM_VERIFIED"] == f"sha256:{sha256(data)}"
 
 
 def test_a_checksum_mismatch_fails_and_leaves_no_trusted_entry(

@@ -16,8 +16,8 @@ class DownloadError(Exception):
     pass
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
+def digest_of(path: str, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(CHUNK), b""):
             digest.update(block)
@@ -29,10 +29,21 @@ def partial_dir() -> str:
     return os.environ.get("CMSM_DOWNLOADS") or os.path.join(home, "downloads")
 
 
-def how_to_help(url: str, expected: str) -> str:
+def how_to_help(url: str, algorithm: str, expected: str) -> str:
+    name = "SHA-256" if algorithm == "sha256" else "MD5"
     return (f"To use a copy you have: --from=PATH (or --env.CM_DOWNLOAD_LOCAL_FILE_PATH=PATH); "
             f"from a mirror: --url=file:///mirror/{os.path.basename(url) or 'FILE'}. "
-            f"The file must have SHA-256 {expected or '(none given)'}.")  # fmt: skip
+            f"The file must have {name} {expected or '(none given)'}.")  # fmt: skip
+
+
+def wanted_checksum() -> tuple[str, str]:
+    """(algorithm, expected hex digest): SHA-256 from CM_DOWNLOAD_SHA256, else CM's MD5 key
+    CM_DOWNLOAD_CHECKSUM; ("sha256", "") when neither is set."""
+    sha = os.environ.get("CM_DOWNLOAD_SHA256", "").strip().lower()
+    md5 = os.environ.get("CM_DOWNLOAD_CHECKSUM", "").strip().lower()
+    if sha or not md5:
+        return "sha256", sha
+    return "md5", md5
 
 
 def fetch(url: str, part: str) -> None:
@@ -76,16 +87,17 @@ def fetch(url: str, part: str) -> None:
 
 def main() -> int:
     url = os.environ.get("CM_DOWNLOAD_URL", "").strip()
-    expected = os.environ.get("CM_DOWNLOAD_SHA256", "").strip().lower()
+    algorithm, expected = wanted_checksum()
+    label = "SHA-256" if algorithm == "sha256" else "MD5"
     local = os.environ.get("CM_DOWNLOAD_LOCAL_FILE_PATH", "").strip()
     try:
         if local:
             if not os.path.isfile(local):
                 raise DownloadError(f"--from={local}: no such file")
             path = os.path.abspath(local)
-            actual = sha256_of(path)
+            actual = digest_of(path, algorithm)
             if expected and actual != expected:
-                raise DownloadError(f"{path}: SHA-256 is {actual}, expected {expected}; "
+                raise DownloadError(f"{path}: {label} is {actual}, expected {expected}; "
                                     "is it the right file?")  # fmt: skip
         else:
             if not url:
@@ -102,21 +114,22 @@ def main() -> int:
             with open(part + ".lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # one download of a file at a time
                 fetch(url, part)
-                actual = sha256_of(part)
+                actual = digest_of(part, algorithm)
                 if expected and actual != expected:
                     os.replace(part, part + ".bad")  # never resumed, never trusted
-                    raise DownloadError(f"{url}: SHA-256 mismatch: expected {expected}, got "
+                    raise DownloadError(f"{url}: {label} mismatch: expected {expected}, got "
                                         f"{actual} (the file is kept as {part}.bad); check the "
                                         "URL and the checksum")  # fmt: skip
                 path = os.path.join(os.getcwd(), name)
                 shutil.move(part, path)
     except DownloadError as exc:
-        print(f"download-file-verified: {exc}\n{how_to_help(url, expected)}", file=sys.stderr)
+        print(f"download-file-verified: {exc}\n{how_to_help(url, algorithm, expected)}",
+              file=sys.stderr)  # fmt: skip
         return 1
     with open("tmp-run-env.out", "a", encoding="utf-8") as fh:
         fh.write(f"CM_DOWNLOAD_DOWNLOADED_PATH={path}\n")
-        fh.write(f"CM_DOWNLOAD_SHA256_VERIFIED={actual if expected else ''}\n")
-    print(f"{path}: SHA-256 {actual}" + (" (verified)" if expected else " (no checksum given)"))
+        fh.write(f"CM_DOWNLOAD_CHECKSUM_VERIFIED={f'{algorithm}:{actual}' if expected else ''}\n")
+    print(f"{path}: {label} {actual}" + (" (verified)" if expected else " (no checksum given)"))
     return 0
 
 
