@@ -24,6 +24,12 @@ def digest_of(path: str, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+def setting(name: str) -> str:
+    """An env value; one still holding a ``<<<VAR>>>`` placeholder counts as unset."""
+    value = os.environ.get(name, "").strip()
+    return "" if "<<<" in value else value
+
+
 def partial_dir() -> str:
     home = os.environ.get("CMSM_HOME") or os.path.join(os.path.expanduser("~"), ".cm-snakemake")
     return os.environ.get("CMSM_DOWNLOADS") or os.path.join(home, "downloads")
@@ -39,8 +45,8 @@ def how_to_help(url: str, algorithm: str, expected: str) -> str:
 def wanted_checksum() -> tuple[str, str]:
     """(algorithm, expected hex digest): SHA-256 from CM_DOWNLOAD_SHA256, else CM's MD5 key
     CM_DOWNLOAD_CHECKSUM; ("sha256", "") when neither is set."""
-    sha = os.environ.get("CM_DOWNLOAD_SHA256", "").strip().lower()
-    md5 = os.environ.get("CM_DOWNLOAD_CHECKSUM", "").strip().lower()
+    sha = setting("CM_DOWNLOAD_SHA256").lower()
+    md5 = setting("CM_DOWNLOAD_CHECKSUM").lower()
     if sha or not md5:
         return "sha256", sha
     return "md5", md5
@@ -86,10 +92,10 @@ def fetch(url: str, part: str) -> None:
 
 
 def main() -> int:
-    url = os.environ.get("CM_DOWNLOAD_URL", "").strip()
+    url = setting("CM_DOWNLOAD_URL")
     algorithm, expected = wanted_checksum()
     label = "SHA-256" if algorithm == "sha256" else "MD5"
-    local = os.environ.get("CM_DOWNLOAD_LOCAL_FILE_PATH", "").strip()
+    local = setting("CM_DOWNLOAD_LOCAL_FILE_PATH")
     try:
         if local:
             if not os.path.isfile(local):
@@ -103,7 +109,7 @@ def main() -> int:
             if not url:
                 raise DownloadError("no URL: give --url=URL (or --from=PATH)")
             name = (
-                os.environ.get("CM_DOWNLOAD_FILENAME")
+                setting("CM_DOWNLOAD_FILENAME")
                 or os.path.basename(urllib.parse.urlparse(url).path)
                 or "download"
             )

@@ -1,0 +1,126 @@
+"""The ResNet50 / ImageNet code path of the MLPerf scripts, on small files made here and
+served through file:// URLs: a model with ResNet50's interface (input ``input_tensor:0``,
+NCHW 224x224; outputs ``ArgMax:0`` with classes 1..1000 and ``softmax_tensor:0``) and a few
+JPEGs with CM's ``val_map.txt``, as a folder and as a checksummed archive."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ..conftest import cli
+
+pytestmark = pytest.mark.slow
+
+REQUEST = "app mlperf inference mlperf-inference-onnx _resnet50"
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]  # labels 0, 1, 2
+
+
+def resnet50_like(path: Path) -> None:
+    """Mean colour -> class: red -> 1, green -> 2, blue -> 3 (ResNet50's offset of one)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.zeros((3, 1001), np.float32)
+    for channel in range(3):
+        weights[channel, channel + 1] = 1.0
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["input_tensor:0"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
+        helper.make_node("ArgMax", ["logits"], ["ArgMax:0"], axis=1, keepdims=0),
+        helper.make_node("Softmax", ["logits"], ["softmax_tensor:0"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "resnet50-like",
+        [helper.make_tensor_value_info("input_tensor:0", TensorProto.FLOAT, ["n", 3, 224, 224])],
+        [helper.make_tensor_value_info("ArgMax:0", TensorProto.INT64, ["n"]),
+         helper.make_tensor_value_info("softmax_tensor:0", TensorProto.FLOAT, ["n", 1001])],
+        [numpy_helper.from_array(weights, "w"),
+         numpy_helper.from_array(np.zeros(1001, np.float32), "b")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    model = tmp_path / "mirror" / "resnet50_v1.onnx"
+    model.parent.mkdir()
+    resnet50_like(model)
+    images = tmp_path / "imagenet-val"
+    images.mkdir()
+    lines = []
+    for i in range(6):
+        name = f"ILSVRC2012_val_{i + 1:08d}.JPEG"
+        Image.new("RGB", (300, 260), COLOURS[i % 3]).save(images / name, "JPEG")
+        lines.append(f"{name} {i % 3}\n")
+    (images / "val_map.txt").write_text("".join(lines))
+    archive = tmp_path / "mirror" / "imagenet-val.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(images, arcname="imagenet-val")
+    return {"model": model, "images": images, "archive": archive}
+
+
+def digest(path: Path, algorithm: str) -> str:
+    return hashlib.new(algorithm, path.read_bytes()).hexdigest()
+
+
+def exports(out: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in out.splitlines() if line.startswith("CM_"))
+
+
+def test_resnet50_accuracy_from_file_urls(files: dict[str, Path],
+                                          capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    code, out, err = cli(
+        "run", f"{REQUEST} _offline _accuracy",
+        f"--env.CM_ML_MODEL_RESNET50_URL={files['model'].as_uri()}",
+        f"--env.CM_ML_MODEL_RESNET50_CHECKSUM={digest(files['model'], 'md5')}",
+        "--adr.imagenet.tags=_url",
+        f"--env.CM_DATASET_IMAGENET_URL={files['archive'].as_uri()}",
+        f"--env.CM_DATASET_IMAGENET_SHA256={digest(files['archive'], 'sha256')}",
+    )  # fmt: skip
+    assert code == 0, err + capfd.readouterr().err[-3000:]
+    folder = Path(exports(out)["CM_MLPERF_OUTPUT_DIR"])
+    assert folder.parts[-3:] == ("resnet50", "Offline", "accuracy")
+    # preprocessing (crop, mean subtraction, NCHW) and the label offset of one are right
+    assert (folder / "accuracy.txt").read_text() == "top-1 accuracy: 100.000% (6/6)\n"
+
+
+def test_resnet50_performance_from_a_local_folder(
+    files: dict[str, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(
+        "run", f"{REQUEST} _singlestream _performance", "--min_duration=300",
+        f"--env.CM_ML_MODEL_RESNET50_LOCAL_PATH={files['model']}",
+        f"--env.CM_ML_MODEL_RESNET50_CHECKSUM={digest(files['model'], 'md5')}",
+        f"--env.CM_DATASET_IMAGENET_PATH={files['images']}",
+    )  # fmt: skip
+    assert code == 0, err + capfd.readouterr().err[-3000:]
+    exported = exports(out)
+    assert exported["CM_MLPERF_RESULT_VALID"] == "VALID"
+    assert exported["CM_MLPERF_RESULT_METRIC"] == "p90_latency_ms"
+    assert float(exported["CM_MLPERF_RESULT_VALUE"]) > 0
+
+
+def test_a_wrong_model_checksum_names_the_url_and_the_way_out(
+    files: dict[str, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    wrong = "0" * 32
+    code, _, err = cli(
+        "run", f"{REQUEST} _offline _accuracy",
+        f"--env.CM_ML_MODEL_RESNET50_URL={files['model'].as_uri()}",
+        f"--env.CM_ML_MODEL_RESNET50_CHECKSUM={wrong}",
+        f"--env.CM_DATASET_IMAGENET_PATH={files['images']}",
+    )  # fmt: skip
+    err += capfd.readouterr().err
+    assert code == 2
+    assert f"{files['model'].as_uri()}: MD5 mismatch: expected {wrong}" in err
+    assert "download-file-verified" in err and "--from=PATH" in err
