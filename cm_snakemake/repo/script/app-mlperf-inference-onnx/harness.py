@@ -54,6 +54,7 @@ class Settings:
     min_duration_ms: int | None
     min_query_count: int | None
     user_conf: str
+    max_batchsize: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -84,6 +85,7 @@ class Settings:
             min_duration_ms=_int(env("CM_MLPERF_LOADGEN_MIN_DURATION")),
             min_query_count=_int(env("CM_MLPERF_LOADGEN_MIN_QUERY_COUNT")),
             user_conf=env("CM_MLPERF_USER_CONF"),
+            max_batchsize=int(env("CM_MLPERF_MAX_BATCHSIZE", "256") or 256),
         )  # fmt: skip
 
 
@@ -109,13 +111,22 @@ class Classifier:
         output = env("CM_ML_MODEL_OUTPUT_NAME")
         self.outputs = [output] if output else None
         self.label_offset = int(env("CM_ML_MODEL_LABEL_OFFSET", "0") or 0)
+        self.batch = max(1, settings.max_batchsize)
         self.images = np.load(os.path.join(settings.dataset, "val_x.npy"))
         self.labels = np.load(os.path.join(settings.dataset, "val_y.npy"))
 
     def predict(self, indices: np.ndarray) -> np.ndarray:
+        """Top-1 classes of the samples, in batches of at most ``self.batch`` (a query of
+        the Offline scenario holds every sample of the run)."""
+        parts = [self._classes(indices[i : i + self.batch])
+                 for i in range(0, len(indices), self.batch)]  # fmt: skip
+        classes = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return np.ascontiguousarray(classes - self.label_offset)
+
+    def _classes(self, indices: np.ndarray) -> np.ndarray:
         out = self.session.run(self.outputs, {self.input_name: self.images[indices]})[0]
         classes = out.argmax(axis=1) if out.ndim == 2 else out.reshape(len(indices))
-        return np.ascontiguousarray(classes.astype(np.int64) - self.label_offset)
+        return classes.astype(np.int64)
 
     def issue(self, samples: list[Any]) -> None:
         indices = np.fromiter((s.index for s in samples), dtype=np.int64, count=len(samples))
