@@ -24,7 +24,9 @@ __all__ = ["MLPerfConfig", "RunSpec", "ConfigError", "collect", "make_results",
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("performance", "accuracy")
-MODELS = {"digits-logreg": ("digits", "logreg"), "digits-mlp": ("digits", "mlp")}
+MODELS = {"digits-logreg": ("digits", "logreg"), "digits-mlp": ("digits", "mlp"),
+          "resnet50": ("resnet50", "")}  # fmt: skip
+_URL = ("http://", "https://", "file://")
 
 
 class ConfigError(CMSnakemakeError):
@@ -56,6 +58,10 @@ class MLPerfConfig:
     submitter: str
     system_name: str
     output: str
+    resnet50_model: str = ""  # URL or local path; default: MLPerf's public URL
+    resnet50_checksum: str = ""  # MD5, as CM's scripts give it
+    imagenet: str = ""  # folder of validation JPEGs with val_map.txt, or an archive's URL
+    imagenet_sha256: str = ""
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], source: str = "config") -> MLPerfConfig:
@@ -94,6 +100,10 @@ class MLPerfConfig:
             submitter=str(config.get("submitter", "cm-snakemake")),
             system_name=str(config.get("system_name") or platform.node() or "system"),
             output=str(config.get("output", "results/mlperf")),
+            resnet50_model=str(config.get("resnet50_model") or ""),
+            resnet50_checksum=str(config.get("resnet50_checksum") or ""),
+            imagenet=str(config.get("imagenet") or ""),
+            imagenet_sha256=str(config.get("imagenet_sha256") or ""),
         )  # fmt: skip
 
     def runs(self) -> list[RunSpec]:
@@ -103,14 +113,42 @@ class MLPerfConfig:
     def request(self, run: RunSpec) -> tuple[str, dict[str, Any]]:
         """The CM request of one run, and its inputs."""
         family, kind = MODELS[run.model]
-        words = ["app mlperf inference mlperf-inference-onnx", f"_{family}", f"_{kind}",
-                 f"_{run.scenario.lower()}", f"_{run.mode}", f"_{self.run_style}"]  # fmt: skip
+        words = ["app mlperf inference mlperf-inference-onnx", f"_{family}",
+                 *([f"_{kind}"] if kind else []), f"_{run.scenario.lower()}", f"_{run.mode}",
+                 f"_{self.run_style}"]  # fmt: skip
         inputs: dict[str, Any] = {}
+        if family == "resnet50":
+            inputs.update(resnet50_inputs(self))
         if self.min_duration_ms is not None:
             inputs["min_duration"] = str(self.min_duration_ms)
         if self.min_query_count is not None:
             inputs["min_query_count"] = str(self.min_query_count)
         return " ".join(words), inputs
+
+
+def resnet50_inputs(self: MLPerfConfig) -> dict[str, Any]:
+    """Env and dependency tags that point the ResNet50 scripts at the configured files."""
+    env: dict[str, str] = {}
+    adr: dict[str, Any] = {}
+    model = self.resnet50_model
+    if model:
+        key = "CM_ML_MODEL_RESNET50_URL" if model.startswith(_URL) else (
+            "CM_ML_MODEL_RESNET50_LOCAL_PATH")  # fmt: skip
+        env[key] = model if key.endswith("URL") else os.path.abspath(model)
+    if self.resnet50_checksum:
+        env["CM_ML_MODEL_RESNET50_CHECKSUM"] = self.resnet50_checksum
+    if not self.imagenet:
+        raise ConfigError("the resnet50 model needs the ImageNet validation images",
+                          hint="set imagenet: a folder of JPEGs with val_map.txt, or the URL "
+                               "of an archive of it (with imagenet_sha256)")  # fmt: skip
+    if self.imagenet.startswith(_URL):
+        env["CM_DATASET_IMAGENET_URL"] = self.imagenet
+        if self.imagenet_sha256:
+            env["CM_DATASET_IMAGENET_SHA256"] = self.imagenet_sha256
+        adr["imagenet"] = {"tags": "_url"}
+    else:
+        env["CM_DATASET_IMAGENET_PATH"] = os.path.abspath(self.imagenet)
+    return {"env": env, **({"adr": adr} if adr else {})}
 
 
 def _harness_result(node_result: str) -> str:

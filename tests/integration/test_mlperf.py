@@ -106,6 +106,16 @@ def test_plots_and_html_summary(pipeline: Pipeline) -> None:
     assert "SingleStream" in html and "4 runs, 0 invalid" in html
 
 
+def test_snakemakes_report_includes_the_plots_and_summary(pipeline: Pipeline,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    report = tmp_path / "report.html"
+    done = pipeline.snakemake("mlperf_all", "--report", str(report))
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = report.read_text()
+    for name in ("throughput.png", "latency.png", "summary.html"):
+        assert name in text
+
+
 def test_the_run_folders_hold_loadgen_logs(pipeline: Pipeline) -> None:
     run = pipeline.tree / "results" / "testbox" / "digits-logreg" / "Offline"
     summary = (run / "performance" / "run_1" / "mlperf_log_summary.txt").read_text()

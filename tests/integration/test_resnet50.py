@@ -124,3 +124,30 @@ def test_a_wrong_model_checksum_names_the_url_and_the_way_out(
     assert code == 2
     assert f"{files['model'].as_uri()}: MD5 mismatch: expected {wrong}" in err
     assert "download-file-verified" in err and "--from=PATH" in err
+
+
+def test_the_mlperf_workflow_runs_resnet50_from_its_config(files: dict[str, Path],
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    repo = Path(__file__).resolve().parents[2]
+    work = tmp_path / "wf"
+    config = ["models=[resnet50]", "scenarios=[Offline]", "min_duration_ms=300",
+              f"resnet50_model={files['model'].as_uri()}",
+              f"resnet50_checksum={digest(files['model'], 'md5')}",
+              f"imagenet={files['archive'].as_uri()}",
+              f"imagenet_sha256={digest(files['archive'], 'sha256')}"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repo / "workflows" / "mlperf" / "Snakefile"),
+         "-d", str(work), "-c2", "mlperf_all", "--config", *config],
+        capture_output=True, text=True, check=False, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    table = pd.read_csv(work / "results" / "mlperf" / "results.csv")
+    assert table["model"].tolist() == ["resnet50", "resnet50"]
+    assert table.set_index("mode").loc["accuracy", "accuracy_top1"] == 1.0
+    assert "passed (2 runs)" in (work / "results" / "mlperf" / "submission-check.txt").read_text()
