@@ -43,14 +43,18 @@ SCRIPTS = REPO / "cm_snakemake" / "repo" / "script"
 GOAL = 0.90
 
 
-def harness() -> ModuleType:
-    path = SCRIPTS / "app-mlperf-inference-onnx" / "harness.py"
-    spec = importlib.util.spec_from_file_location("cmsm_harness", path)
+def bundled(script: str, file: str, name: str) -> ModuleType:
+    """A Python file of a bundled script, imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / script / file)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def harness() -> ModuleType:
+    return bundled("app-mlperf-inference-onnx", "harness.py", "cmsm_harness")
 
 
 def prepare(kind: str, home: Path) -> dict[str, str]:
@@ -77,32 +81,17 @@ def _json(stdout: str) -> dict[str, dict[str, str]]:
 
 
 def dense_model(path: Path) -> None:
+    """64 -> 2048 -> 2048 -> 10 with seeded random weights, exported as the bundled digits
+    model script exports its networks."""
     import numpy as np
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
     sizes = [64, 2048, 2048, 10]
-    nodes, weights, current = [], [], "input"
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        weights += [numpy_helper.from_array((rng.standard_normal((a, b)) / a**0.5)
-                                            .astype(np.float32), f"w{i}"),
-                    numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]  # fmt: skip
-        nodes.append(helper.make_node("Gemm", [current, f"w{i}", f"b{i}"], [f"d{i}"]))
-        current = f"d{i}"
-        if i < len(sizes) - 2:
-            nodes.append(helper.make_node("Relu", [current], [f"r{i}"]))
-            current = f"r{i}"
-    nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1))
-    graph = helper.make_graph(
-        nodes, "dense",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
-        weights,
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
+    dense = [((rng.standard_normal((a, b)) / a**0.5).astype(np.float32), np.zeros(b, np.float32))
+             for a, b in itertools.pairwise(sizes)]  # fmt: skip
+    train = bundled("get-ml-model-digits", "train.py", "cmsm_train")
+    onnx.save(train.to_onnx(dense), path)
 
 
 def efficiency(h: ModuleType, model_file: str, dataset: str, seconds: float,
