@@ -58,6 +58,16 @@ class RuleSpec:
 
         return value
 
+    def timeout(self, default: str) -> Any:
+        """The ``cm_timeout`` resource (minutes, as text: fractions allowed): the node's
+        ``resources.timeout``, else ``default`` ("0": no limit)."""
+
+        def value(wildcards: Any, nodes: dict[str, dict[str, Any]] = self.nodes) -> str:
+            raw = nodes.get(wildcards.key, {}).get("resources", {}).get("timeout")
+            return str(raw) if raw not in (None, "") else default
+
+        return value
+
     def inputs(self) -> Any:
         def value(wildcards: Any, inputs_of: dict[str, list[str]] = self.inputs_of) -> list[str]:
             return inputs_of.get(wildcards.key, [])
@@ -186,7 +196,7 @@ class CMWorkflow:
         python = sys.executable
         return (f"{python} -m cm_snakemake job --plan={self.nodes_dir}/{{wildcards.key}}.json "
                 f"--key={{wildcards.key}} --results={self.results_dir} "
-                f"--cache-dir={self.cache_dir}")  # fmt: skip
+                f"--cache-dir={self.cache_dir} --timeout={{resources.cm_timeout}}")  # fmt: skip
 
 
 def rule_specs(

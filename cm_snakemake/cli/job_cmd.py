@@ -24,6 +24,7 @@ def _job(args: Args, ctx: Context) -> int:
     key = args.take_str("key")
     results = args.take_str("results")
     cache_dir = args.take_str("cache_dir")
+    timeout = args.take_str("timeout")
     args.check_consumed()
     if not plan_file or not key:
         raise UsageError("job needs --plan=FILE and --key=KEY", hint=JOB.usage)
@@ -33,6 +34,11 @@ def _job(args: Args, ctx: Context) -> int:
         raise UsageError(f"node {key} is not in the plan {plan_file}")
     runtime = Runtime(open_index(ctx), cache=CacheStore(cache_dir), reporter=ctx.reporter,
                       results_dir=results)  # fmt: skip
+    if timeout:
+        try:
+            runtime.timeout_minutes = float(timeout) or None
+        except ValueError:
+            raise UsageError(f"--timeout expects minutes, not '{timeout}'") from None
     result = runtime.run_planned(plan, key)
     node = plan.node(key)
     state = "reused" if result.from_cache else "done"
@@ -43,9 +49,11 @@ def _job(args: Args, ctx: Context) -> int:
 JOB = Command(
     _job,
     """usage: cm-snakemake job --plan=FILE --key=KEY [--results=DIR] [--cache-dir=DIR]
+                        [--timeout=MIN]
 
 Run one node of a compiled plan, as a Snakemake job does: its static dependencies' results
 must exist (Snakemake runs their jobs first); its run-time dependencies are decided and run
 here. A cached node's result is its cache entry; any other node's result is written to
-DIR/<alias>/<key>.json.""",
+DIR/<alias>/<key>.json. --timeout stops a native script that runs longer (0: the
+resources.timeout of its meta, if any).""",
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -111,21 +112,64 @@ def write_wrapper(
     return path, skipped
 
 
+class TimedOut(Exception):
+    """The native script ran longer than its time limit and was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"stopped after {seconds:g} s")
+        self.seconds = seconds
+
+
+GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL when a script is stopped
+
+
 def run_wrapper(
-    workdir: Path, *, base_env: Mapping[str, str] | None = None, log: Path | None = None
+    workdir: Path,
+    *,
+    base_env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+    timeout: float | None = None,
 ) -> int:
     """Run ``tmp-run.sh`` in ``workdir`` with bash; return the exit code.
 
     Output goes to ``log`` if given (and is also the caller's to show), else is inherited.
+    With ``timeout`` (seconds) the script runs in a process group of its own, which is
+    stopped (SIGTERM, then SIGKILL) when the time is up; :class:`TimedOut` is raised.
     """
     command = ["bash", "-c", f". ./{WRAPPER}"]
     env = dict(os.environ if base_env is None else base_env)
-    if log is None:
-        return subprocess.run(command, cwd=workdir, env=env, check=False).returncode
-    with open(log, "ab") as fh:
-        return subprocess.run(
-            command, cwd=workdir, env=env, check=False, stdout=fh, stderr=subprocess.STDOUT
-        ).returncode
+    out = open(log, "ab") if log is not None else None
+    try:
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            start_new_session=timeout is not None,
+        )  # fmt: skip
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop_group(process)
+            raise TimedOut(timeout or 0) from None
+        except BaseException:
+            if timeout is not None:  # its own group: an interrupt would not reach it
+                _stop_group(process)
+            raise
+    finally:
+        if out is not None:
+            out.close()
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=GRACE_SECONDS)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def read_env_out(path: Path) -> tuple[dict[str, str], list[str]]:

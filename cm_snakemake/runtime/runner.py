@@ -39,7 +39,14 @@ from ..provider import CachePreferringProvider
 from ..reporting import NullReporter, Reporter
 from . import hooks
 from .exports import select_keys
-from .native import ENV_OUT, read_env_out, run_wrapper, select_native_script, write_wrapper
+from .native import (
+    ENV_OUT,
+    TimedOut,
+    read_env_out,
+    run_wrapper,
+    select_native_script,
+    write_wrapper,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,6 +123,8 @@ class Runtime:
         results_dir: str | None = None,
     ) -> None:
         self.cache = cache or CacheStore()
+        # a time limit (minutes) for every native script, over resources.timeout of the meta
+        self.timeout_minutes: float | None = None
         self.provider = CachePreferringProvider(index, self.cache)
         self.planner = Planner(self.provider, facts=facts, reporter=reporter)
         self.reporter = reporter or NullReporter()
@@ -175,6 +184,19 @@ class Runtime:
         path = os.path.join(self.results_dir, safe_name(node.alias), node.key)
         os.makedirs(path, exist_ok=True)
         return path
+
+    def time_limit(self, node: PlanNode) -> float | None:
+        """Seconds a native script of ``node`` may run: the runtime's limit, else the
+        ``timeout`` resource (minutes) of its meta and variations; None for no limit."""
+        minutes: float | None = self.timeout_minutes
+        if minutes is None:
+            raw = node.resources.get("timeout", "")
+            try:
+                minutes = float(raw) if raw not in ("", None) else None
+            except ValueError:
+                self.reporter.warning(f"{node.script}: resources.timeout {raw!r} is not a "
+                                      "number of minutes; no time limit")  # fmt: skip
+        return minutes * 60 if minutes and minutes > 0 else None
 
     def result_for(self, node: PlanNode) -> NodeResult | None:
         """The stored result of a planned node (cache entry, or result file), if any."""
@@ -493,7 +515,19 @@ class _ScriptRun:
             json.dump(self.state, fh, default=str)
         self.runtime.reporter.stage(self.meta.alias, f"run {script.name}")
         write_wrapper(work, self._env, script, script_prefix=self.state.get("script_prefix", []))
-        code = run_wrapper(work)
+        limit = self.runtime.time_limit(self.node)
+        try:
+            code = run_wrapper(work, timeout=limit)
+        except TimedOut:
+            raise ScriptFailed(
+                self.name, f"native script {script.name}",
+                f"it ran longer than its time limit of {(limit or 0) / 60:g} min and was "
+                f"stopped (in {self.cwd})",
+                hint="The limit is resources.timeout (minutes) in the script's meta, or "
+                     "--timeout=MIN (Snakemake: the cm_timeout resource, e.g. --set-resources "
+                     "RULE:cm_timeout=MIN, or config cm_timeout in the profile). Raise it if "
+                     "the script needs longer.",
+            ) from None  # fmt: skip
         if code != 0:
             self._print_error_files()
             raise ScriptFailed(self.name, f"native script {script.name}",

@@ -10,6 +10,10 @@
 # It may be included again (two included Snakefiles that each include it): the later include
 # adds the new nodes to the rules already declared.
 #
+# A native script that runs longer than the cm_timeout resource (minutes: the script's
+# resources.timeout, else config cm_timeout, else no limit; --set-resources overrides) is
+# stopped and its job fails with a message.
+#
 # Every job runs "python -m cm_snakemake job" for its node; nothing is resolved here.
 # Detection scripts run in the controller (localrule) unless the config (or a profile's
 # `config:` entry) sets cm_localrules=false.
@@ -33,6 +37,7 @@ def _cm_declare(spec):
             runtime=spec.resource("runtime", 60),
             disk_mb=spec.resource("disk_mb", 1000),
             gpus=spec.resource("gpus", 0),
+            cm_timeout=spec.timeout(str(config.get("cm_timeout", 0))),
         localrule: spec.local and bool(config.get("cm_localrules", True))
         message: f"CM script {spec.alias}: node {{wildcards.key}}"
         shell: _cm.shell()
