@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,49 @@ def _relocate(value: Any, old: str, new: str) -> Any:
     if isinstance(value, list):
         return [_relocate(v, old, new) for v in value]
     return value
+
+
+def _group_shared() -> bool:
+    """A team cache: ``CMSM_CACHE_GROUP_WRITABLE=1`` makes entries writable by the group
+    (folders also setgid, so that new files keep the folder's group)."""
+    return os.environ.get("CMSM_CACHE_GROUP_WRITABLE", "") in ("1", "yes", "true", "on")
+
+
+def _file_mode(mode: int) -> int:
+    mode &= ~stat.S_IWOTH
+    if _group_shared():
+        mode |= stat.S_IRGRP | stat.S_IWGRP
+    return mode
+
+
+def tighten(path: str) -> None:
+    """Make nothing below ``path`` writable by others (whatever umask the script ran with);
+    with group sharing, make it readable and writable by the group. Links are left alone."""
+    shared = _group_shared()
+    for folder, _, files in os.walk(path):
+        for name, is_dir in [(folder, True), *((os.path.join(folder, f), False) for f in files)]:
+            info = os.lstat(name)
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            mode = stat.S_IMODE(info.st_mode) & ~stat.S_IWOTH
+            if shared:
+                mode |= stat.S_IRGRP | stat.S_IWGRP
+                if is_dir:
+                    mode |= stat.S_IXGRP | stat.S_ISGID
+                elif mode & stat.S_IXUSR:
+                    mode |= stat.S_IXGRP
+            if mode != stat.S_IMODE(info.st_mode):
+                os.chmod(name, mode)
+
+
+def tighten_folder(path: str) -> None:
+    """:func:`tighten` for one folder only (not what is in it)."""
+    mode = stat.S_IMODE(os.lstat(path).st_mode)
+    wanted = mode & ~stat.S_IWOTH
+    if _group_shared():
+        wanted |= stat.S_IRGRP | stat.S_IWGRP | stat.S_IXGRP | stat.S_ISGID
+    if wanted != mode:
+        os.chmod(path, wanted)
 
 
 class CacheStore:
@@ -158,6 +202,8 @@ class CacheStore:
             shutil.rmtree(trash, ignore_errors=True)
             leftover = path
         os.makedirs(path)
+        with contextlib.suppress(OSError):  # a folder of someone else's in a team cache
+            tighten_folder(os.path.dirname(path))
         return path, leftover
 
     def commit(
@@ -165,6 +211,7 @@ class CacheStore:
     ) -> CacheEntry:
         """Write the entry's records; the result file last, atomically: now it is trusted."""
         path = self.entry_path(alias, key)
+        tighten(path)
         result = {"format": _FORMAT, "entry": path, **result}
         cm_state = {k: result.get(k) for k in ("new_env", "new_state", "version")}
         for name, data in ((CM_STATE, cm_state), (PROVENANCE, provenance), (RESULT, result)):
@@ -173,6 +220,7 @@ class CacheStore:
                 json.dump(data, fh, indent=1, sort_keys=True, default=str)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, _file_mode(0o644))
             os.replace(tmp, os.path.join(path, name))
         return CacheEntry(alias, key, path, result)
 
