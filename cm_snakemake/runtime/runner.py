@@ -20,6 +20,7 @@ Results are remembered by node key within one runtime, so a node reached twice r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -232,9 +233,16 @@ class Runtime:
         tmp = f"{path}.{os.getpid()}.tmp"
         record = {**result.to_json(), "host": platform.node(),
                   "slurm_job_id": os.environ.get("SLURM_JOB_ID")}  # fmt: skip
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=1, default=str)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, indent=1, default=str)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise CMSnakemakeError(f"could not write the result of {node.script} to {path}: "
+                                   f"{exc.strerror or exc}",
+                                   hint="Free some space and run again.") from None  # fmt: skip
 
     # -- cached nodes ------------------------------------------------------------------------
 
@@ -273,7 +281,17 @@ class Runtime:
                 self.cache.discard(node.alias, node.key)
                 raise
             record = result.to_json()
-            self.cache.commit(node.alias, node.key, record, self._provenance(call, node, result))
+            try:
+                self.cache.commit(node.alias, node.key, record,
+                                  self._provenance(call, node, result))  # fmt: skip
+            except OSError as exc:
+                self.cache.discard(node.alias, node.key)  # no marker: nothing half-written
+                raise CMSnakemakeError(
+                    f"could not write the cache entry of {node.script} in {path}: "
+                    f"{exc.strerror or exc}",
+                    hint="Free some space (or raise the file-size limit) and run again; "
+                         "the entry was removed, the rest of the cache is unaffected.",
+                ) from None  # fmt: skip
             result.path = path
             return result
 
