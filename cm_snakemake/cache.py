@@ -89,41 +89,40 @@ def _group_shared() -> bool:
     return os.environ.get("CMSM_CACHE_GROUP_WRITABLE", "") in ("1", "yes", "true", "on")
 
 
-def _file_mode(mode: int) -> int:
+def _safe_mode(mode: int, is_dir: bool) -> int:
+    """``mode`` without write for others; with group sharing, readable and writable by the
+    group (folders and executables also searchable/executable by it, folders setgid)."""
     mode &= ~stat.S_IWOTH
     if _group_shared():
         mode |= stat.S_IRGRP | stat.S_IWGRP
+        if is_dir:
+            mode |= stat.S_IXGRP | stat.S_ISGID
+        elif mode & stat.S_IXUSR:
+            mode |= stat.S_IXGRP
     return mode
+
+
+def _chmod_safe(path: str, is_dir: bool) -> None:
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return
+    wanted = _safe_mode(stat.S_IMODE(info.st_mode), is_dir)
+    if wanted != stat.S_IMODE(info.st_mode):
+        os.chmod(path, wanted)
 
 
 def tighten(path: str) -> None:
     """Make nothing below ``path`` writable by others (whatever umask the script ran with);
     with group sharing, make it readable and writable by the group. Links are left alone."""
-    shared = _group_shared()
     for folder, _, files in os.walk(path):
-        for name, is_dir in [(folder, True), *((os.path.join(folder, f), False) for f in files)]:
-            info = os.lstat(name)
-            if stat.S_ISLNK(info.st_mode):
-                continue
-            mode = stat.S_IMODE(info.st_mode) & ~stat.S_IWOTH
-            if shared:
-                mode |= stat.S_IRGRP | stat.S_IWGRP
-                if is_dir:
-                    mode |= stat.S_IXGRP | stat.S_ISGID
-                elif mode & stat.S_IXUSR:
-                    mode |= stat.S_IXGRP
-            if mode != stat.S_IMODE(info.st_mode):
-                os.chmod(name, mode)
+        _chmod_safe(folder, True)
+        for name in files:
+            _chmod_safe(os.path.join(folder, name), False)
 
 
 def tighten_folder(path: str) -> None:
     """:func:`tighten` for one folder only (not what is in it)."""
-    mode = stat.S_IMODE(os.lstat(path).st_mode)
-    wanted = mode & ~stat.S_IWOTH
-    if _group_shared():
-        wanted |= stat.S_IRGRP | stat.S_IWGRP | stat.S_IXGRP | stat.S_ISGID
-    if wanted != mode:
-        os.chmod(path, wanted)
+    _chmod_safe(path, True)
 
 
 class CacheStore:
@@ -220,7 +219,7 @@ class CacheStore:
                 json.dump(data, fh, indent=1, sort_keys=True, default=str)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, _file_mode(0o644))
+            os.chmod(tmp, _safe_mode(0o644, False))
             os.replace(tmp, os.path.join(path, name))
         return CacheEntry(alias, key, path, result)
 
@@ -230,42 +229,35 @@ class CacheStore:
         if os.path.lexists(path) and self._read_result(path) is None:
             shutil.rmtree(path, ignore_errors=True)
 
-    def entries(self) -> list[CacheEntry]:
-        """Every complete entry."""
-        found: list[CacheEntry] = []
+    def _folders(self, *, stale: bool = False) -> Iterator[tuple[str, str, str]]:
+        """(alias, key, path) of every entry folder, complete or not, in order; with
+        ``stale``, also the leftovers of replaced builds (``<key>.stale-*``)."""
         if not os.path.isdir(self.root):
-            return found
+            return
         for alias in sorted(os.listdir(self.root)):
             folder = os.path.join(self.root, alias)
             if not os.path.isdir(folder):
                 continue
             for key in sorted(os.listdir(folder)):
                 path = os.path.join(folder, key)
-                if key.startswith(".") or ".stale-" in key or not os.path.isdir(path):
+                if key.startswith(".") or (".stale-" in key and not stale):
                     continue
-                result = self._read_result(path)
-                if result is not None:
-                    found.append(CacheEntry(alias, key, path, result))
+                if os.path.isdir(path):
+                    yield alias, key, path
+
+    def entries(self) -> list[CacheEntry]:
+        """Every complete entry."""
+        found: list[CacheEntry] = []
+        for alias, key, path in self._folders():
+            result = self._read_result(path)
+            if result is not None:
+                found.append(CacheEntry(alias, key, path, result))
         return found
 
     def incomplete(self) -> list[str]:
         """Folders without a completion marker (failed or running builds)."""
-        found: list[str] = []
-        if not os.path.isdir(self.root):
-            return found
-        for alias in sorted(os.listdir(self.root)):
-            folder = os.path.join(self.root, alias)
-            if not os.path.isdir(folder):
-                continue
-            for key in sorted(os.listdir(folder)):
-                path = os.path.join(folder, key)
-                if (
-                    not key.startswith(".")
-                    and os.path.isdir(path)
-                    and self._read_result(path) is None
-                ):
-                    found.append(path)
-        return found
+        return [path for _, _, path in self._folders(stale=True)
+                if self._read_result(path) is None]  # fmt: skip
 
     def remove(self, entry: CacheEntry) -> None:
         with self.lock(entry.alias, entry.key):

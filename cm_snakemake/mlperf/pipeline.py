@@ -186,12 +186,13 @@ def make_submission(node_results: Iterable[str], facts: Mapping[str, Any], confi
 
 
 def _framework(records: list[RunRecord]) -> str:
-    try:
-        import onnxruntime  # the harness's Python is this one when run by cm-snakemake
-
-        return f"onnxruntime {onnxruntime.__version__}"
-    except ImportError:
-        return ", ".join(sorted({r.backend for r in records})) or "onnxruntime"
+    """The backends and versions the harness recorded (its Python may not be this one)."""
+    found = set()
+    for record in records:
+        with open(os.path.join(record.output_dir, "result.json"), encoding="utf-8") as fh:
+            version = json.load(fh).get("onnxruntime_version", "")
+        found.add(f"{record.backend} {version}".strip())
+    return ", ".join(sorted(found)) or "onnxruntime"
 
 
 def host_facts(files: Iterable[str]) -> dict[str, Any]:
