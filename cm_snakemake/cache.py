@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import json
 import os
+import platform
 import shutil
 import stat
 import time
@@ -37,9 +38,9 @@ from .errors import CMSnakemakeError
 from .repos import cmsm_home
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-__all__ = ["CacheEntry", "CacheStore"]
+__all__ = ["CacheEntry", "CacheStore", "file_lock"]
 
 RESULT = "cmsm-result.json"
 CM_STATE = "cm-cached-state.json"
@@ -125,6 +126,32 @@ def tighten_folder(path: str) -> None:
     _chmod_safe(path, True)
 
 
+@contextlib.contextmanager
+def file_lock(path: str, *, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing).
+
+    The holder writes its host and process id into the file, so that a process that has to
+    wait can say for whom (``on_wait``). The kernel releases the lock of a process that dies,
+    however it dies: a lock file left behind is free, never stale.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "?"
+                on_wait(f"waiting for {holder}, which holds {path}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} on {platform.node()}\n".encode(), 0)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 class CacheStore:
     """Cache entries under one root folder."""
 
@@ -176,17 +203,15 @@ class CacheStore:
         return result
 
     @contextlib.contextmanager
-    def lock(self, alias: str, key: str) -> Iterator[None]:
-        """Hold the build lock of ``key`` (waits while another process builds it)."""
+    def lock(
+        self, alias: str, key: str, *, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Hold the build lock of ``key`` (waits while another process builds it; ``on_wait``
+        gets a message naming that process first)."""
         folder = os.path.join(self.root, safe_name(alias))
         os.makedirs(folder, exist_ok=True)
-        fd = os.open(os.path.join(folder, f".{key}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with file_lock(os.path.join(folder, f".{key}.lock"), on_wait=on_wait):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def prepare(self, alias: str, key: str) -> tuple[str, str | None]:
         """Make an empty folder for building ``key`` (call with the lock held).
@@ -195,6 +220,8 @@ class CacheStore:
         """
         path = self.entry_path(alias, key)
         leftover = None
+        if os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path):
+            return path, None  # an empty folder: made by Snakemake for the job's output
         if os.path.lexists(path):
             trash = f"{path}.stale-{os.getpid()}-{time.monotonic_ns()}"
             os.replace(path, trash)

@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_USER_ERROR",
     "AmbiguousScript",
     "CMSnakemakeError",
+    "ExternalLinkRefused",
     "MetaError",
     "NoScriptFound",
     "RepoError",
@@ -85,6 +86,23 @@ class MetaError(CMSnakemakeError):
 
 class RepoError(CMSnakemakeError):
     """A script repository cannot be registered, found or removed."""
+
+
+class ExternalLinkRefused(RepoError):
+    """A path in a script repository is a link that leads outside the repository."""
+
+    def __init__(self, link: str, target: str, *, root: str, script: str | None = None) -> None:
+        who = f"script '{script}': " if script else ""
+        super().__init__(
+            f"{who}{link} is a link to {target}, outside the repository {root}; it is not followed",
+            hint="If you trust the repository, register it with 'cm-snakemake repo add "
+            f"{root} --allow-external-links', or set CMSM_ALLOW_EXTERNAL_LINKS=1 to follow "
+            "such links in every repository.",
+        )
+        self.link = link
+        self.target = target
+        self.root = root
+        self.script = script
 
 
 class UsageError(CMSnakemakeError):

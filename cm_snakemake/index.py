@@ -9,6 +9,11 @@ scripts whose files changed, appeared or vanished, so the index is always curren
 Typed metas (pickled) live in a second snapshot per repository, read only when a command
 needs the full meta of a script. Both snapshots are accelerators only: when one is missing,
 unreadable, made by other code or cannot be written, what it held is rebuilt from the files.
+
+A script folder or meta file that is a link out of its repository is not read (see
+:mod:`cm_snakemake.links`): the script becomes an unreadable entry whose error names the link,
+its target and how to allow it. Other files of a script that link out of the repository are
+named in the entry's warnings.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from __future__ import annotations
 import os
 import zlib
 
+from . import links
 from ._record import Record
 from ._snapshot import file_signature, load_snapshot, save_snapshot
 from .dialect import Dialect
-from .errors import CMSnakemakeError, MetaError, Where
+from .errors import CMSnakemakeError, ExternalLinkRefused, MetaError, Where
 from .reporting import NullReporter, Reporter
 from .repos import Registry, Repository
 
@@ -107,6 +113,29 @@ class ScriptEntry(Record):
 _Stored = tuple[Signature, tuple[object, ...], bytes | None]
 
 
+def _refused(repo: Repository, script_dir: str, dialect: Dialect, error: str) -> ScriptEntry:
+    alias = os.path.basename(script_dir)
+    return ScriptEntry(alias, "", (), (), 0, script_dir, repo.alias, dialect, error=error)
+
+
+def _outside_links(repo: Repository, script_dir: str) -> tuple[str, ...]:
+    """Warnings for the files and folders of ``script_dir`` that link out of the repository."""
+    if repo.links_allowed:
+        return ()
+    try:
+        with os.scandir(script_dir) as it:
+            found = sorted(e.path for e in it if e.is_symlink())
+    except OSError:
+        return ()
+    texts = []
+    for path in found:
+        target = links.outside_target(path, repo.root)
+        if target is not None:
+            error = ExternalLinkRefused(path, target, root=repo.root)
+            texts.append(f"{error.message}. {error.hint}")
+    return tuple(texts)
+
+
 def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
     # The typed-meta modules cost tens of milliseconds to import; a warm index never needs them.
     import pickle
@@ -118,6 +147,12 @@ def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
     files = [Path(script_dir, name) for name, *_ in sig]
     dialect = Dialect.MLC if sig[0][0] == "meta.yaml" else Dialect.CM
     dir_name = os.path.basename(script_dir)
+    link_warnings = _outside_links(repo, script_dir)
+    for file in files if link_warnings else ():
+        target = links.outside_target(str(file), repo.root)
+        if target is not None:
+            error = ExternalLinkRefused(str(file), target, root=repo.root).render()
+            return sig, _refused(repo, script_dir, dialect, error).to_plain(), None
     try:
         raw, notes = load_meta_files(files)
         meta, warnings = build_script_meta(
@@ -127,7 +162,7 @@ def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
         entry = ScriptEntry(dir_name, "", (), (), 0, script_dir, repo.alias, dialect,
                             error=exc.render())  # fmt: skip
         return sig, entry.to_plain(), None
-    texts = tuple([*notes, *map(str, warnings)])
+    texts = tuple([*notes, *map(str, warnings), *link_warnings])
     if meta.alias != dir_name:
         message = f"alias '{meta.alias}' differs from its folder name '{dir_name}'"
         texts += (str(MetaWarning(Where(str(files[0])), message)),)
@@ -180,23 +215,46 @@ class ScriptIndex:
         name = f"{repo.alias.replace('/', '_')}-{digest:08x}.{kind}.marshal"
         return os.path.join(self.cache_dir, name)
 
+    @staticmethod
+    def _identity(repo: Repository) -> tuple[str, str, bool]:
+        """What a snapshot of ``repo`` is valid for: what it read depends on the link policy."""
+        return repo.root, repo.alias, repo.links_allowed
+
     def _read_snapshot(self, repo: Repository, kind: str) -> dict[str, tuple[object, ...]]:
         file = self._snapshot_file(repo, kind)
         data = load_snapshot(file, self._tag) if file else None
-        if isinstance(data, tuple) and data[:2] == (repo.root, repo.alias):
-            found: dict[str, tuple[object, ...]] = data[2]
+        if isinstance(data, tuple) and data[:3] == self._identity(repo):
+            found: dict[str, tuple[object, ...]] = data[3]
             return found
         return {}
 
+    def _script_dirs(self, repo: Repository) -> tuple[list[str], list[ScriptEntry]]:
+        """The script folders of ``repo`` to read, and entries for the ones that are links
+        out of the repository (not read unless allowed)."""
+        with os.scandir(repo.scripts_dir) as it:
+            found = sorted((e.path, e.is_symlink()) for e in it
+                           if e.is_dir() and not e.name.startswith("."))  # fmt: skip
+        dirs: list[str] = []
+        refused: list[ScriptEntry] = []
+        allowed = repo.links_allowed
+        for path, is_link in found:
+            target = None if allowed or not is_link else links.outside_target(path, repo.root)
+            if target is None:
+                dirs.append(path)
+            else:
+                error = ExternalLinkRefused(path, target, root=repo.root).render()
+                refused.append(_refused(repo, path, repo.dialect, error))
+        return dirs, refused
+
     def _load_repo(self, repo: Repository) -> None:
+        links.remember(repo.root, allowed=repo.allow_external_links)
         old = self._read_snapshot(repo, "entries")
         names = _META_FILES[repo.dialect]
         alt = _META_FILES[Dialect.MLC if repo.dialect == Dialect.CM else Dialect.CM]
         new: dict[str, tuple[Signature, tuple[object, ...]]] = {}
         fresh: dict[str, bytes | None] = {}
         reread = 0
-        with os.scandir(repo.scripts_dir) as it:
-            dirs = sorted(e.path for e in it if e.is_dir() and not e.name.startswith("."))
+        dirs, refused = self._script_dirs(repo)
         for script_dir in dirs:
             sig = file_signature(script_dir, names) or file_signature(script_dir, alt)
             if not sig:
@@ -209,10 +267,12 @@ class ScriptIndex:
                 new[script_dir] = (sig, plain)
                 reread += 1
         self.reread += reread
-        for script_dir, (sig, plain) in new.items():
-            self.entries.append(ScriptEntry.from_plain(plain))
+        for script_dir, (sig, _) in new.items():
             self._sigs[script_dir] = sig
-            self._repo_of[script_dir] = repo
+        loaded = [ScriptEntry.from_plain(plain) for _, plain in new.values()]
+        for entry in sorted([*loaded, *refused], key=lambda e: e.path) if refused else loaded:
+            self.entries.append(entry)
+            self._repo_of[entry.path] = repo
         self._blobs.update(fresh)
         if reread or new.keys() != old.keys():
             self._save(repo, new, fresh)
@@ -232,7 +292,7 @@ class ScriptIndex:
         stored = {d: (sig, fresh[d] if d in fresh else metas.get(d, (None, None))[1])
                   for d, (sig, _) in entries.items()}  # fmt: skip
         for file, data in ((metas_file, stored), (entries_file, entries)):
-            problem = save_snapshot(file, self._tag, (repo.root, repo.alias, data))
+            problem = save_snapshot(file, self._tag, (*self._identity(repo), data))
             if problem:
                 self.reporter.note(f"cannot save the script index to {file} ({problem})")
                 return
@@ -321,7 +381,7 @@ class ScriptIndex:
             if repo.root in self._scans_dirty:
                 file = self._snapshot_file(repo, "scans")
                 if file is not None:
-                    data = (repo.root, repo.alias, self._scan_store[repo.root])
+                    data = (*self._identity(repo), self._scan_store[repo.root])
                     problem = save_snapshot(file, self._tag, data)
                     if problem:
                         self.reporter.note(f"cannot save script scans to {file} ({problem})")

@@ -507,6 +507,18 @@ def _variation(rd: _Reader, name: str, raw: Any) -> Variation:
     )
 
 
+def _extra_cache_tags(rd: _Reader, raw: Any) -> tuple[FrozenMap[str, str], ...]:
+    key = "extra_cache_tags_from_env"
+    value = raw.get(key) or []
+    if not isinstance(value, list):
+        raise rd.fail(raw, key, f"must be a list of mappings, not {_kind(value)}")
+    return tuple(
+        FrozenMap({str(k): _scalar_text(v) for k, v in item.items()})
+        for item in value
+        if isinstance(item, dict)
+    )
+
+
 def _combinations(rd: _Reader, raw: Any, key: str) -> tuple[tuple[str, ...], ...]:
     value = raw.get(key) or []
     if not isinstance(value, list):
@@ -548,7 +560,7 @@ def build_script_meta(
     sort_text = rd.text(raw, "sort") or "0"
     try:
         sort = int(float(sort_text))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or nan/inf
         raise rd.fail(raw, "sort", f"'{sort_text}' is not a number") from None
     min_version = rd.text(raw, "min_mlc_version" if dialect == Dialect.MLC else "min_cm_version")
     meta = ScriptMeta(
@@ -575,11 +587,7 @@ def build_script_meta(
         version_max_usable=rd.text(raw, "version_max_usable"),
         versions=FrozenMap(versions),
         env_key_mappings=rd.text_map(raw, "env_key_mappings"),
-        extra_cache_tags_from_env=tuple(
-            FrozenMap({str(k): _scalar_text(v) for k, v in item.items()})
-            for item in (raw.get("extra_cache_tags_from_env") or [])
-            if isinstance(item, dict)
-        ),
+        extra_cache_tags_from_env=_extra_cache_tags(rd, raw),
         clean_files=rd.text_list(raw, "clean_files"),
         clean_output_files=rd.text_list(raw, "clean_output_files"),
         print_env_at_the_end=rd.text_map(raw, "print_env_at_the_end"),

@@ -8,11 +8,18 @@ booleans or numbers. Quoting a value or not therefore never changes its meaning.
 
 Mappings are returned as :class:`KeyedDict`, a ``dict`` that also knows the line of each key,
 so later warnings and errors can name ``file:line``.
+
+Every later step walks meta data recursively, so data nested deeper than :data:`MAX_DEPTH`
+levels, or that YAML aliases expand to more than :data:`MAX_VALUES` values, is refused here
+with a :class:`~cm_snakemake.errors.MetaError`, as are the YAML types JSON has no form for
+(``!!set``, ``!!binary``, ``!!timestamp``, ``!!omap``, ``!!pairs``) and JSON text with a lone
+surrogate escape (``"\\ud800"``), which no UTF-8 file or terminal can take.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
@@ -23,7 +30,19 @@ from .errors import MetaError, Where
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["KeyedDict", "load_json_file", "load_meta_files", "load_yaml_file", "load_yaml_text"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_VALUES",
+    "KeyedDict",
+    "load_json_file",
+    "load_meta_files",
+    "load_yaml_file",
+    "load_yaml_text",
+]
+
+MAX_DEPTH = 64
+MAX_VALUES = 1_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\\ud800" alone: not UTF-8, ever
 
 _BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TEXT_TAGS = {
@@ -62,13 +81,83 @@ def _construct_mapping(loader: _TextLoader, node: yaml.MappingNode) -> KeyedDict
 _TextLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _unsupported(loader: _TextLoader, node: yaml.Node) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise yaml.constructor.ConstructorError(
+        None, None, f"the YAML type {tag} is not supported in meta files", node.start_mark
+    )
+
+
+for _name in ("set", "binary", "timestamp", "omap", "pairs"):
+    _TextLoader.add_constructor(f"tag:yaml.org,2002:{_name}", _unsupported)
+
+
+def _checked(name: str) -> Any:
+    """The safe constructor of ``!!<name>`` (int, float, bool), with a YAML error for a bad
+    value such as ``!!int x`` instead of the constructor's own ValueError."""
+    construct = yaml.SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{name}"]
+
+    def checked(loader: _TextLoader, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, KeyError, IndexError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"'{node.value}' is not a valid !!{name}", node.start_mark
+            ) from None
+
+    return checked
+
+
+for _name in ("int", "float", "bool"):
+    _TextLoader.add_constructor(f"tag:yaml.org,2002:{_name}", _checked(_name))
+
+
+def _check_shape(data: Any, path: str) -> None:
+    """Raise :class:`MetaError` for data nested too deeply or expanding to too many values."""
+    memo: dict[int, tuple[int, int]] = {}  # id of a list or mapping -> (height, values)
+
+    def fail(key: str | None, message: str, hint: str = "Flatten the value.") -> MetaError:
+        where = data.where(key) if isinstance(data, KeyedDict) else Where(path)
+        return MetaError(where, message, key=key, hint=hint)
+
+    def measure(value: Any, depth: int, key: str | None) -> tuple[int, int]:
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise fail(key, f"the text {value!r:.40} holds a lone surrogate, not a character",
+                       "Write the character itself, or its UTF-16 pair of escapes.")  # fmt: skip
+        if not isinstance(value, dict | list):
+            return 0, 1
+        found = memo.get(id(value))
+        if found is None:
+            if depth >= MAX_DEPTH:
+                raise fail(key, f"nested deeper than {MAX_DEPTH} levels")
+            memo[id(value)] = (MAX_DEPTH + 1, MAX_VALUES + 1)  # met again while inside: a cycle
+            height, count = 0, 1
+            pairs = value.items() if isinstance(value, dict) else ((key, v) for v in value)
+            for name, item in pairs:
+                if isinstance(value, dict):
+                    measure(name, depth + 1, key)
+                item_height, item_count = measure(item, depth + 1, key if depth else name)
+                height, count = max(height, item_height), count + item_count
+                if count > MAX_VALUES:
+                    raise fail(key, f"expands to more than {MAX_VALUES} values (YAML aliases)",
+                               "Write the value out instead of repeating aliases.")  # fmt: skip
+            found = memo[id(value)] = (height + 1, count)
+        if depth + found[0] > MAX_DEPTH:
+            raise fail(key, f"nested deeper than {MAX_DEPTH} levels")
+        return found
+
+    measure(data, 0, None)
+
+
 def load_yaml_text(text: str, path: str) -> tuple[Any, list[tuple[str, int]]]:
     """Parse YAML ``text``; return the data and the ``(key, line)`` of duplicated keys."""
     loader = _TextLoader(text)
     loader.name = path
     loader.duplicates = []
     try:
-        return loader.get_single_data(), loader.duplicates
+        data = loader.get_single_data()
+    except RecursionError:
+        raise MetaError(Where(path), f"nested deeper than {MAX_DEPTH} levels") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -84,6 +173,8 @@ def load_yaml_text(text: str, path: str) -> tuple[Any, list[tuple[str, int]]]:
         raise MetaError(Where(path), f"broken YAML: {exc}") from None
     finally:
         loader.dispose()
+    _check_shape(data, path)
+    return data, loader.duplicates
 
 
 def load_yaml_file(path: Path) -> tuple[Any, list[tuple[str, int]]]:
@@ -105,13 +196,19 @@ def load_json_file(path: Path) -> tuple[Any, list[tuple[str, int]]]:
 
     text = _read_text(path)
     try:
-        return json.loads(text, object_pairs_hook=_pairs), duplicates
+        data = json.loads(text, object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
         raise MetaError(
             Where(str(path), exc.lineno),
             f"broken JSON: {exc.msg} (column {exc.colno})",
             hint="Fix the file (check commas, quotes and brackets) and run the command again.",
         ) from None
+    except ValueError as exc:  # a number with more digits than Python converts
+        raise MetaError(Where(str(path)), f"broken JSON: {exc}") from None
+    except RecursionError:
+        raise MetaError(Where(str(path)), f"nested deeper than {MAX_DEPTH} levels") from None
+    _check_shape(data, str(path))
+    return data, duplicates
 
 
 def _read_text(path: Path) -> str:

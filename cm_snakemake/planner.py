@@ -239,12 +239,23 @@ def root_call(
     """The call for a top-level request with CLI-style inputs (``env``, ``const``, ``adr``...)."""
     query = request if isinstance(request, TagQuery) else TagQuery.parse(request)
     inputs = dict(inputs or {})
-    env = PEnv({k: _env_text(v) for k, v in dict(inputs.pop("env", {}) or {}).items()})
-    const = {k: _env_text(v) for k, v in dict(inputs.pop("const", {}) or {}).items()}
+    env = PEnv({k: _env_text(v) for k, v in _mapping_input(inputs, "env").items()})
+    const = {k: _env_text(v) for k, v in _mapping_input(inputs, "const").items()}
     env.update(const)
-    adr = thaw(inputs.pop("adr", None) or inputs.pop("add_deps_recursive", None) or {})
-    ad = thaw(inputs.pop("ad", None) or inputs.pop("add_deps", None) or {})
+    adr = thaw(_mapping_input(inputs, "adr") or _mapping_input(inputs, "add_deps_recursive"))
+    ad = thaw(_mapping_input(inputs, "ad") or _mapping_input(inputs, "add_deps"))
     return _Call(query, env, const, inputs, adr, ad, artifact=artifact)
+
+
+def _mapping_input(inputs: dict[str, Any], name: str) -> Mapping[str, Any]:
+    """Take input ``name``, which must be a mapping (``--env.KEY=V``, ``--adr.NAME.KEY=V``)."""
+    value = inputs.pop(name, None)
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PlanError(f"input '{name}' must be a mapping of names to values, not {value!r:.60}",
+                        hint=f"Give it as --{name}.NAME=VALUE.")  # fmt: skip
+    return value
 
 
 def planned_call(node: PlanNode) -> _Call:

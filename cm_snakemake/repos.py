@@ -4,20 +4,23 @@ A CM repository has ``cmr.yaml`` (or ``cmr.json``) at its root with ``alias``, `
 optional ``prefix``; its scripts live in ``<prefix>/script/<name>/``. An MLC repository has
 ``meta.yaml`` at its root and scripts in ``script/<name>/meta.yaml``.
 
-The registry is ``$CMSM_HOME/repos.json``, a JSON list of absolute paths. The repository
-bundled with this package is always registered first and cannot be removed. What the list
-and each repository's meta file say is also kept in a snapshot with the files' signatures,
-so a warm start parses neither JSON nor YAML.
+The registry is ``$CMSM_HOME/repos.json``, a JSON list of absolute paths; a repository
+registered with ``--allow-external-links`` is listed as ``{"path": ..., "allow_external_links":
+true}`` instead (see :mod:`cm_snakemake.links`). The repository bundled with this package is
+always registered first and cannot be removed. What the list and each repository's meta file
+say is also kept in a snapshot with the files' signatures, so a warm start parses neither JSON
+nor YAML.
 """
 
 from __future__ import annotations
 
 import os
 
+from . import links
 from ._record import Record
 from ._snapshot import file_signature, load_snapshot, save_snapshot
 from .dialect import Dialect
-from .errors import MetaError, RepoError, Where
+from .errors import ExternalLinkRefused, MetaError, RepoError, Where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +37,7 @@ __all__ = [
 
 BUNDLED_REPO_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "repo")
 _REPO_META_FILES = (("cmr.yaml", Dialect.CM), ("cmr.json", Dialect.CM), ("meta.yaml", Dialect.MLC))
-_SNAPSHOT_TAG = "cm-snakemake registry 1"
+_SNAPSHOT_TAG = "cm-snakemake registry 2"
 
 
 def cmsm_home() -> str:
@@ -48,9 +51,12 @@ def _absolute(path: str | os.PathLike[str]) -> str:
 
 
 class Repository(Record):
-    """A registered script repository (``root`` is an absolute path)."""
+    """A registered script repository (``root`` is an absolute path).
 
-    __slots__ = ("alias", "bundled", "dialect", "prefix", "root", "uid")
+    ``allow_external_links``: its links are followed even where they lead outside it.
+    """
+
+    __slots__ = ("alias", "allow_external_links", "bundled", "dialect", "prefix", "root", "uid")
 
     def __init__(
         self,
@@ -60,6 +66,7 @@ class Repository(Record):
         dialect: Dialect,
         prefix: str = "",
         bundled: bool = False,
+        allow_external_links: bool = False,
     ) -> None:
         self.alias = alias
         self.uid = uid
@@ -67,14 +74,30 @@ class Repository(Record):
         self.dialect = dialect
         self.prefix = prefix
         self.bundled = bundled
+        self.allow_external_links = allow_external_links
 
     @property
     def scripts_dir(self) -> str:
         return os.path.join(self.root, self.prefix, "script")
 
+    @property
+    def links_allowed(self) -> bool:
+        """Whether links out of the repository are followed (registration or environment)."""
+        return self.allow_external_links or links.allowed_by_env()
+
     def to_json(self) -> dict[str, str | bool]:
         return {"alias": self.alias, "uid": self.uid, "path": self.root,
-                "dialect": self.dialect.value, "bundled": self.bundled}  # fmt: skip
+                "dialect": self.dialect.value, "bundled": self.bundled,
+                "allow_external_links": self.allow_external_links}  # fmt: skip
+
+
+def _refuse_outside(path: str, root: str, allowed: bool) -> None:
+    """Raise :class:`ExternalLinkRefused` if ``path`` leads outside ``root`` unless allowed."""
+    if allowed or links.allowed_by_env():
+        return
+    target = links.outside_target(path, root)
+    if target is not None:
+        raise ExternalLinkRefused(path, target, root=root)
 
 
 def _read_repo_meta(path: str) -> KeyedDict:
@@ -89,8 +112,14 @@ def _read_repo_meta(path: str) -> KeyedDict:
     return data
 
 
-def open_repository(root: str | os.PathLike[str], *, bundled: bool = False) -> Repository:
-    """Recognise the repository at ``root`` (CM: ``cmr.yaml``/``cmr.json``; MLC: ``meta.yaml``)."""
+def open_repository(
+    root: str | os.PathLike[str], *, bundled: bool = False, allow_external_links: bool = False
+) -> Repository:
+    """Recognise the repository at ``root`` (CM: ``cmr.yaml``/``cmr.json``; MLC: ``meta.yaml``).
+
+    A meta file or script folder that is a link out of the repository raises
+    :class:`ExternalLinkRefused` unless ``allow_external_links``.
+    """
     root = _absolute(root)
     if not os.path.isdir(root):
         raise RepoError(f"{root}: no such directory", hint="Check the path and try again.")
@@ -102,9 +131,14 @@ def open_repository(root: str | os.PathLike[str], *, bundled: bool = False) -> R
             "Python package that ships one, use 'cm-snakemake repo add --package=NAME'.",
         )
     name, dialect = found[0]
-    meta = _read_repo_meta(os.path.join(root, name))
+    files = [os.path.join(root, name)]
     if name == "cmr.yaml" and os.path.isfile(os.path.join(root, "cmr.json")):
-        meta.update(_read_repo_meta(os.path.join(root, "cmr.json")))
+        files.append(os.path.join(root, "cmr.json"))
+    for file in files:
+        _refuse_outside(file, root, allow_external_links)
+    meta = _read_repo_meta(files[0])
+    for file in files[1:]:
+        meta.update(_read_repo_meta(file))
     alias = meta.get("alias")
     if not alias:
         raise MetaError(meta.where(), "the repository has no 'alias'", key="alias")
@@ -115,12 +149,14 @@ def open_repository(root: str | os.PathLike[str], *, bundled: bool = False) -> R
         dialect=dialect,
         prefix=str(meta.get("prefix") or "").strip("/"),
         bundled=bundled,
+        allow_external_links=allow_external_links,
     )
     if not os.path.isdir(repo.scripts_dir):
         raise RepoError(
             f"repository '{repo.alias}' at {root} has no script folder {repo.scripts_dir}",
             hint="Scripts must live in <repository>/<prefix>/script/<name>/.",
         )
+    _refuse_outside(repo.scripts_dir, root, allow_external_links)
     return repo
 
 
@@ -151,7 +187,8 @@ class Registry:
 
     # -- the list of paths -------------------------------------------------------------------
 
-    def _stored_paths(self) -> list[str]:
+    def _stored(self) -> list[tuple[str, bool]]:
+        """``(path, allow_external_links)`` of each registered repository, in order."""
         import json
 
         try:
@@ -164,17 +201,27 @@ class Registry:
                 f"{self.file}: cannot read the repository list ({exc})",
                 hint="Fix or delete the file, then register your repositories again.",
             ) from None
-        if not isinstance(data, list) or not all(isinstance(p, str) for p in data):
-            raise RepoError(f"{self.file}: must be a JSON list of paths")
-        return data
+        rows: list[tuple[str, bool]] = []
+        for item in data if isinstance(data, list) else [None]:
+            if isinstance(item, str):
+                rows.append((item, False))
+            elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                rows.append((item["path"], item.get("allow_external_links") is True))
+            else:
+                raise RepoError(
+                    f"{self.file}: must be a JSON list of paths (or of "
+                    '{"path": ..., "allow_external_links": true})'
+                )
+        return rows
 
-    def _save(self, paths: list[str]) -> None:
+    def _save(self, rows: list[tuple[str, bool]]) -> None:
         import json
 
+        data = [{"path": p, "allow_external_links": True} if allowed else p for p, allowed in rows]
         os.makedirs(self.home, exist_ok=True)
         tmp = f"{self.file}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(paths, indent=1) + "\n")
+            fh.write(json.dumps(data, indent=1) + "\n")
         os.replace(tmp, self.file)
 
     # -- opening -----------------------------------------------------------------------------
@@ -188,71 +235,89 @@ class Registry:
         snap = load_snapshot(self._snapshot_file, _SNAPSHOT_TAG)
         old: dict[str, object] = snap if isinstance(snap, dict) else {}
         list_sig = file_signature(self.home, ("repos.json",))
-        paths = old.get("paths") if old.get("list_sig") == list_sig else None
-        if not isinstance(paths, list):
-            paths = self._stored_paths()
+        rows = old.get("rows") if old.get("list_sig") == list_sig else None
+        if not isinstance(rows, list):
+            rows = self._stored()
         known = old.get("repos")
         if not isinstance(known, dict):
             known = {}
         seen: dict[str, object] = {}
-        repos = [self._open(BUNDLED_REPO_PATH, known, seen, bundled=True)]
-        for path in paths:
+        repos = [self._open(BUNDLED_REPO_PATH, False, known, seen, bundled=True)]
+        for path, allowed in rows:
             try:
-                repos.append(self._open(path, known, seen))
+                repos.append(self._open(path, allowed, known, seen))
             except (RepoError, MetaError) as exc:
+                remove = f"Remove it with 'cm-snakemake repo rm {path}' or restore it."
                 raise RepoError(
                     f"registered repository {path} cannot be used: {exc.message}",
-                    hint=f"Remove it with 'cm-snakemake repo rm {path}' or restore it.",
+                    hint=f"{remove} {exc.hint}" if isinstance(exc, ExternalLinkRefused) else remove,
                 ) from None
-        new = {"list_sig": list_sig, "paths": paths, "repos": seen}
+        new = {"list_sig": list_sig, "rows": rows, "repos": seen}
         if new != old:
             save_snapshot(self._snapshot_file, _SNAPSHOT_TAG, new)
         return repos
 
     @staticmethod
     def _open(
-        root: str, known: dict[str, object], seen: dict[str, object], *, bundled: bool = False
+        root: str,
+        allowed: bool,
+        known: dict[str, object],
+        seen: dict[str, object],
+        *,
+        bundled: bool = False,
     ) -> Repository:
         sig = file_signature(root, [name for name, _ in _REPO_META_FILES])
         row = known.get(root)
-        if sig and isinstance(row, tuple) and row[0] == sig:
-            _, alias, uid, dialect, prefix = row
-            repo = Repository(alias, uid, root, Dialect(dialect), prefix, bundled)
-            if os.path.isdir(repo.scripts_dir):
+        follow = allowed or links.allowed_by_env()
+        if sig and isinstance(row, tuple) and len(row) == 6 and row[0] == sig and row[5] == follow:
+            _, alias, uid, dialect, prefix, _ = row
+            repo = Repository(alias, uid, root, Dialect(dialect), prefix, bundled, allowed)
+            if os.path.isdir(repo.scripts_dir) and (
+                follow or links.outside_target(repo.scripts_dir, root) is None
+            ):
                 seen[root] = row
                 return repo
-        repo = open_repository(root, bundled=bundled)
-        seen[root] = (sig, repo.alias, repo.uid, str(repo.dialect), repo.prefix)
+        repo = open_repository(root, bundled=bundled, allow_external_links=allowed)
+        seen[root] = (sig, repo.alias, repo.uid, str(repo.dialect), repo.prefix, follow)
         return repo
 
     # -- changing ----------------------------------------------------------------------------
 
-    def add(self, path: str | os.PathLike[str]) -> Repository:
-        """Register the repository at ``path``; return it."""
-        repo = open_repository(path)
+    def add(
+        self, path: str | os.PathLike[str], *, allow_external_links: bool = False
+    ) -> Repository:
+        """Register the repository at ``path``; return it.
+
+        With ``allow_external_links`` its links are followed even where they lead outside it;
+        for a repository that is already registered, this turns that on.
+        """
+        repo = open_repository(path, allow_external_links=allow_external_links)
         for other in self.repositories():
             if other.root == repo.root:
+                if allow_external_links and not other.allow_external_links and not other.bundled:
+                    self._save([(p, a or p == repo.root) for p, a in self._stored()])
+                    return repo
                 raise RepoError(f"{repo.root} is already registered as '{other.alias}'")
             if other.alias == repo.alias:
                 raise RepoError(
                     f"another repository with alias '{repo.alias}' is registered: {other.root}",
                     hint=f"Remove it first with 'cm-snakemake repo rm {other.alias}'.",
                 )
-        self._save([*self._stored_paths(), repo.root])
+        self._save([*self._stored(), (repo.root, allow_external_links)])
         return repo
 
     def remove(self, name: str) -> str:
         """Unregister the repository with alias or path ``name``; return its path."""
-        paths = self._stored_paths()
+        rows = self._stored()
         wanted = _absolute(name) if os.sep in name else None
-        for path in paths:
+        for path, allowed in rows:
             alias = None
             try:
-                alias = open_repository(path).alias
+                alias = open_repository(path, allow_external_links=allowed).alias
             except (RepoError, MetaError):
                 pass
             if path in (wanted, name) or alias == name:
-                self._save([p for p in paths if p != path])
+                self._save([row for row in rows if row[0] != path])
                 return path
         if name == open_repository(BUNDLED_REPO_PATH).alias:
             raise RepoError("the bundled repository is always registered and cannot be removed")

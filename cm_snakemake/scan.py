@@ -17,6 +17,9 @@ returns a :class:`ScriptScan`:
 * ``digest``: a hash of every file in the folder except the meta files (whose meaning has its
   own digest) and ``tmp-*`` leftovers, so editing ``run.sh`` or ``customize.py`` changes the
   content keys of the script's nodes while reformatting the meta does not.
+
+A file that is a link is read only when following it is allowed in its repository
+(:func:`cm_snakemake.links.followable_link`); linked folders are not entered.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from .links import followable_link
 
 __all__ = ["ScriptScan", "scan_script"]
 
@@ -87,7 +92,7 @@ def _files(folder: str) -> list[str]:
             if name.startswith("tmp-") or name.endswith((".pyc", ".pyo")):
                 continue
             path = os.path.join(root, name)
-            if os.path.islink(path):
+            if os.path.islink(path) and not followable_link(path):
                 continue
             found.append(path)
     return found

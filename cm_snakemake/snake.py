@@ -94,6 +94,7 @@ class CMWorkflow:
         self.plan_files: list[str] = []
         # per Snakemake workflow object: the rule specs declared so far, and the names taken
         self._declared: dict[int, tuple[dict[tuple[str, bool], RuleSpec], set[str]]] = {}
+        self._registered = False
 
     # -- folders -------------------------------------------------------------------------------
 
@@ -191,6 +192,17 @@ class CMWorkflow:
         before = set(declared[0])
         specs = rule_specs(plan, self, declared)
         return [spec for spec in specs if (spec.alias, spec.cached) not in before]
+
+    def controller_started(self, owner: Any) -> list[str]:
+        """In the main Snakemake process (once): recover the stale lock and the finished
+        results of a controller that was killed in this directory, and register this one
+        (see ``controller.py``). Returns messages for the log."""
+        if self._registered or not getattr(owner, "is_main_process", False):
+            return []
+        self._registered = True
+        from .controller import recover_and_register
+
+        return recover_and_register(os.getcwd(), self.results_dir).messages()
 
     def shell(self) -> str:
         python = sys.executable

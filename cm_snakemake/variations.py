@@ -107,27 +107,32 @@ def _closure(meta: ScriptMeta, tags: list[str], excluded: set[str], done: set[st
     combined = sorted((v for v in meta.variations.values() if v.is_combined),
                       key=lambda v: len(v.parts))  # fmt: skip
     combined_done: set[str] = set()
+    top = Variation(default_variations=meta.default_variations)  # MLC: top level
     i = 0
-    while i < len(tags):
-        tag = tags[i]
-        i += 1
-        if tag in done:
-            continue
-        done.add(tag)
-        var = meta.variation(tag)
-        if var is None:
-            raise VariationError(
-                meta.alias,
-                f"no variation '_{tag}'",
-                hint=f"Run 'cm-snakemake show script {meta.alias}' to see its variations.",
-            )
-        _add_bases(meta, tag, var, tags, excluded)
-        add_defaults(var)
-        for combo in combined:
-            if combo.name not in combined_done and all(p in tags for p in combo.parts):
-                combined_done.add(combo.name)
-                add_defaults(combo)
-    add_defaults(Variation(default_variations=meta.default_variations))  # MLC: top level
+    while True:
+        while i < len(tags):
+            tag = tags[i]
+            i += 1
+            if tag in done:
+                continue
+            done.add(tag)
+            var = meta.variation(tag)
+            if var is None:
+                raise VariationError(
+                    meta.alias,
+                    f"no variation '_{tag}'",
+                    hint=f"Run 'cm-snakemake show script {meta.alias}' to see its variations.",
+                )
+            _add_bases(meta, tag, var, tags, excluded)
+            add_defaults(var)
+            for combo in combined:
+                if combo.name not in combined_done and all(p in tags for p in combo.parts):
+                    combined_done.add(combo.name)
+                    add_defaults(combo)
+        count = len(tags)
+        add_defaults(top)  # its defaults get their own bases and defaults too
+        if len(tags) == count:
+            return
 
 
 def resolve_variations(

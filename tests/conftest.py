@@ -125,3 +125,11 @@ def slurm() -> None:
         if os.environ.get("CI"):
             pytest.fail("CI must start the test cluster (tests/slurm/start-slurm.sh)")
         pytest.skip("no SLURM cluster here; start one with tests/slurm/start-slurm.sh")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the cases each fuzzing target ran (``tests/unit/test_fuzz.py``), if it ran."""
+    counts = sys.modules.get(f"{__package__}.fuzzcount")
+    line = counts.summary() if counts is not None else ""
+    if line:
+        terminalreporter.write_line(line)

@@ -7,6 +7,9 @@
 * ``--key,=a,b`` gives the list ``["a", "b"]``.
 * ``@file.json`` / ``@file.yaml`` merges the file's mapping into the flags (shallow update).
 * everything after ``--`` is kept unparsed.
+* an argument that is not UTF-8 text (bytes a terminal passes through as they are) is refused,
+  except the file name of ``@file``: it would reach scripts, files and output it cannot be
+  written to.
 
 Commands take the flags they understand with :meth:`Args.take`; :meth:`Args.check_consumed`
 then reports any flag nothing used, with a "did you mean" for misspellings.
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["Args", "parse_args"]
+
+_MAX_KEY_PARTS = 64  # as deep as a meta file may nest (metafile.MAX_DEPTH)
 
 
 class Args:
@@ -102,31 +107,43 @@ def _parse_flag(arg: str) -> tuple[list[str], Any]:
     if not key or key.startswith(".") or key.endswith(".") or ".." in key:
         raise UsageError(f"malformed flag '{arg}'", hint="Flags look like --key=value or --key.")
     parts = key.split(".")
+    if len(parts) > _MAX_KEY_PARTS:
+        raise UsageError(f"flag '{arg[:60]}...' has more than {_MAX_KEY_PARTS} dotted parts")
     parts[0] = parts[0].replace("-", "_")
     return parts, value
 
 
 def _load_input_file(arg: str) -> dict[str, Any]:
-    import json
     from pathlib import Path
 
-    from ..metafile import load_yaml_file
+    from ..metafile import load_json_file, load_yaml_file
 
     path = Path(arg[1:])
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long for the system, say
+        raise UsageError(f"input file '{path}' cannot be used ({exc})") from None
+    if not found:
         raise UsageError(f"input file '{path}' does not exist")
     try:
         if path.suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data, _ = load_json_file(path)
         else:
             data, _ = load_yaml_file(path)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: broken JSON: {exc.msg}") from None
     except CMSnakemakeError as exc:
         raise UsageError(exc.message) from None
     if not isinstance(data, dict):
         raise UsageError(f"input file '{path}' must hold a mapping of flags")
     return dict(data)
+
+
+def _not_utf8(arg: str) -> bool:
+    """Whether ``arg`` holds bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse_args(argv: Sequence[str]) -> Args:
@@ -139,6 +156,11 @@ def parse_args(argv: Sequence[str]) -> Args:
             break
         if arg.startswith("@") and len(arg) > 1:
             args.flags.update(_load_input_file(arg))
+        elif not arg.isascii() and _not_utf8(arg):
+            raise UsageError(
+                f"argument {arg!r} is not UTF-8 text",
+                hint="Give flags and names as UTF-8 text (file names of @file may be any bytes).",
+            )
         elif arg.startswith("--"):
             path, value = _parse_flag(arg)
             _set_nested(args.flags, path, value, arg)

@@ -20,6 +20,7 @@ executor: slurm
 jobs: {jobs}
 latency-wait: 60
 rerun-incomplete: true
+scheduler: greedy            # fast with thousands of ready jobs (ILP is not)
 retries: {retries}
 keep-going: true
 default-resources:
@@ -38,6 +39,7 @@ _LOCAL = """\
 # Snakemake profile for CM workflows on this machine (written by cm-snakemake profile init).
 cores: {cores}
 rerun-incomplete: true
+scheduler: greedy            # fast with thousands of ready jobs (ILP is not)
 default-resources:
   mem_mb: {mem_mb}
   runtime: {runtime}

@@ -18,6 +18,7 @@ __all__ = ["REPO"]
 
 def _add(args: Args, ctx: Context, registry: Registry) -> int:
     package = args.take_str("package")
+    allow_links = args.take_bool("allow_external_links")
     args.check_consumed()
     if package:
         if args.positional:
@@ -27,7 +28,7 @@ def _add(args: Args, ctx: Context, registry: Registry) -> int:
         path = args.positional[0]
     else:
         raise UsageError("repo add needs one path", hint="Example: cm-snakemake repo add ~/my-repo")
-    repo = registry.add(path)
+    repo = registry.add(path, allow_external_links=allow_links)
     index = ScriptIndex([repo], cache_dir=registry.index_dir, reporter=ctx.reporter)
     warnings = sum(len(e.warnings) for e in index)
     print(
@@ -40,6 +41,12 @@ def _add(args: Args, ctx: Context, registry: Registry) -> int:
         "register only repositories you trust.",
         file=ctx.out,
     )
+    if allow_links:
+        links = "note: links in it are followed even where they lead outside it."
+    else:
+        links = ("note: links in it that lead outside it are not followed "
+                 "(--allow-external-links follows them).")  # fmt: skip
+    print(links, file=ctx.out)
     if index.broken() or warnings:
         print(f"Run 'cm-snakemake repo check {repo.alias}' for the details.", file=ctx.out)
     return EXIT_OK
@@ -55,6 +62,7 @@ def _list(args: Args, ctx: Context, registry: Registry) -> int:
         return EXIT_OK
     for repo in repos:
         mark = " (bundled)" if repo.bundled else ""
+        mark += " (external links allowed)" if repo.allow_external_links else ""
         print(f"{repo.alias:<28} {repo.dialect.value:<4} {repo.root}{mark}", file=ctx.out)
     return EXIT_OK
 
@@ -109,7 +117,7 @@ def _repo(args: Args, ctx: Context) -> int:
 
 REPO = Command(
     _repo,
-    """usage: cm-snakemake repo add PATH | --package=NAME
+    """usage: cm-snakemake repo add PATH | --package=NAME [--allow-external-links]
        cm-snakemake repo list [--json]
        cm-snakemake repo rm ALIAS|PATH
        cm-snakemake repo check [ALIAS ...]
@@ -121,6 +129,10 @@ Repositories are CM (cmr.yaml, scripts in <prefix>/script/*/_cm.yaml|_cm.json) o
   add PATH         register the repository at PATH
   add --package=N  register the repository shipped by the installed Python package N
                    (for example cmx4mlops)
+  add ... --allow-external-links
+                   also follow links in the repository that lead outside it (they are
+                   not followed otherwise; CMSM_ALLOW_EXTERNAL_LINKS=1 allows them in
+                   every repository); on a registered repository, turns this on
   list             show the registered repositories
   rm NAME          unregister a repository by alias or path
   check [NAME]     list every unreadable script and every meta warning; exit 1 if any

@@ -21,6 +21,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CMSnakemakeError, ScriptFailed
+from ..links import check_followed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,10 +78,15 @@ _LOADED: dict[str, ModuleType] = {}
 
 
 def load_customize(script_dir: str, script: str) -> ModuleType | None:
-    """Import ``customize.py`` of ``script_dir`` (once per process), or None if there is none."""
+    """Import ``customize.py`` of ``script_dir`` (once per process), or None if there is none.
+
+    A ``customize.py`` that is a link out of its repository is refused
+    (:class:`~cm_snakemake.errors.ExternalLinkRefused`) unless that is allowed.
+    """
     path = os.path.join(script_dir, "customize.py")
     if not os.path.isfile(path):
         return None
+    check_followed(path, script)
     found = _LOADED.get(path)
     if found is not None:
         return found

@@ -7,16 +7,22 @@
   never run. ``+NAME`` list keys are prepended to ``$NAME`` with the OS separator.
 * :func:`read_env_out` reads ``tmp-run-env.out``, splitting each line on the *first* ``=``
   (CM keeps only the text up to a second ``=``).
+* :func:`read_run_state` reads ``tmp-run-state.json``, the state a script hands back.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import signal
 import subprocess
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ScriptFailed
+from ..links import check_followed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -27,7 +33,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_OUT",
     "WRAPPER",
+    "MissingScript",
+    "explain_missing_script",
+    "native_script_names",
     "read_env_out",
+    "read_run_state",
     "run_wrapper",
     "select_native_script",
     "write_wrapper",
@@ -38,19 +48,20 @@ ENV_OUT = "tmp-run-env.out"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def select_native_script(
-    script_dir: Path, base: str, env: Mapping[str, EnvValue], *, env_prefix: str = "CM_"
-) -> Path | None:
-    """Return the most specific native script for this host, or None if there is none."""
+def _host_fact(env: Mapping[str, EnvValue], env_prefix: str, name: str) -> str:
+    value = env.get(f"{env_prefix}HOST_{name}", "")
+    return value if isinstance(value, str) else ""
 
-    def fact(name: str) -> str:
-        value = env.get(f"{env_prefix}HOST_{name}", "")
-        return value if isinstance(value, str) else ""
 
+def native_script_names(
+    base: str, env: Mapping[str, EnvValue], *, env_prefix: str = "CM_"
+) -> list[str]:
+    """The file names :func:`select_native_script` looks for, most specific first."""
     if os.name == "nt":
-        candidate = script_dir / f"{base}.bat"
-        return candidate if candidate.is_file() else None
-    flavor, version, platform = fact("OS_FLAVOR"), fact("OS_VERSION"), fact("PLATFORM_FLAVOR")
+        return [f"{base}.bat"]
+    flavor = _host_fact(env, env_prefix, "OS_FLAVOR")
+    version = _host_fact(env, env_prefix, "OS_VERSION")
+    platform = _host_fact(env, env_prefix, "PLATFORM_FLAVOR")
     names = [
         (flavor, version, platform),
         (flavor, platform),
@@ -59,13 +70,92 @@ def select_native_script(
         (platform,),
         (),
     ]
-    for parts in names:
-        if not all(parts):
-            continue
-        candidate = script_dir / ("-".join((base, *parts)) + ".sh")
+    return ["-".join((base, *parts)) + ".sh" for parts in names if all(parts)]
+
+
+def select_native_script(
+    script_dir: Path, base: str, env: Mapping[str, EnvValue], *, env_prefix: str = "CM_"
+) -> Path | None:
+    """Return the most specific native script for this host, or None if there is none."""
+    for name in native_script_names(base, env, env_prefix=env_prefix):
+        candidate = script_dir / name
         if candidate.is_file():
             return candidate
     return None
+
+
+# Words that make ``run-<word>.sh`` a script for another kind of host, not one that a
+# variation's script_name picks (``run-nvidia.sh``, ``run-packed.sh``).
+_HOST_WORDS = frozenset({"ubuntu", "debian", "rhel", "centos", "fedora", "rocky", "almalinux",
+                         "amzn", "sles", "suse", "opensuse", "arch", "alpine", "linux", "macos",
+                         "darwin", "windows", "x86_64", "aarch64", "arm64"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MissingScript:
+    """Why no native script was found; ``fatal`` when the run must stop."""
+
+    fatal: bool
+    message: str
+    hint: str
+
+
+def explain_missing_script(
+    script_dir: Path,
+    base: str,
+    env: Mapping[str, EnvValue],
+    *,
+    env_prefix: str = "CM_",
+    named: bool = False,
+) -> MissingScript | None:
+    """Explain a native script :func:`select_native_script` did not find.
+
+    Fatal: a name looked for that is there but is no file (a dangling link, a folder), or a
+    ``script_name`` (``named``) with no script. A warning: scripts for other hosts only
+    (``run-macos.sh`` here); CM then runs none. None: no native script of this name at all
+    (legal in CM), or only ``.bat`` scripts (Windows ones) on other systems.
+    """
+    looked = native_script_names(base, env, env_prefix=env_prefix)
+    for name in looked:
+        path = script_dir / name
+        if not os.path.lexists(path):
+            continue
+        if path.is_symlink():
+            what = f"a link to '{os.readlink(path)}', which does not exist"
+        elif path.is_dir():
+            what = "a folder, not a file"
+        else:
+            what = "not a regular file"
+        hint = f"Make {path} the script itself, or a link to one that exists."
+        return MissingScript(True, f"{name} in {script_dir} is {what}", hint)
+    try:
+        present = sorted(n for n in os.listdir(script_dir)
+                         if n.endswith((".sh", ".bat")) and not n.startswith("tmp-"))  # fmt: skip
+    except OSError:
+        present = []
+    listing = ", ".join(looked)
+    if named:
+        found = f"; it has {', '.join(present)}" if present else ""
+        return MissingScript(
+            True,
+            f"no native script '{base}' in {script_dir}: looked for {listing}{found}",
+            f"Add {looked[-1]} to the folder, or make script_name (in the meta, a variation "
+            "or customize.py) name a script the folder has.",
+        )
+    others = [n for n in present if n.startswith(f"{base}-") and n.endswith(".sh")
+              and n[len(base) + 1 : -3].split("-")[0] in _HOST_WORDS]  # fmt: skip
+    if not others:
+        return None
+    flavor = _host_fact(env, env_prefix, "OS_FLAVOR")
+    host = f"this host's OS flavor is '{flavor}'"
+    if not flavor:
+        host = f"{env_prefix}HOST_OS_FLAVOR is not set: add detect-os to the deps to choose by OS"
+    return MissingScript(
+        False,
+        f"no native script for this host in {script_dir}: looked for {listing}; it has "
+        f"{', '.join(others)}, so none runs, as in CM ({host})",
+        f"Add {looked[-1]} (or {base}-<flavor>.sh) to the folder if the script needs one here.",
+    )
 
 
 def _export_lines(env: Mapping[str, EnvValue], separator: str) -> tuple[list[str], list[str]]:
@@ -103,8 +193,11 @@ def write_wrapper(
 ) -> tuple[Path, list[str]]:
     """Write ``tmp-run.sh`` into ``workdir``; return its path and the env keys left out.
 
-    Keys that are not shell variable names cannot be exported and are reported back.
+    Keys that are not shell variable names cannot be exported and are reported back. A
+    ``script`` that is a link out of its repository is refused
+    (:class:`~cm_snakemake.errors.ExternalLinkRefused`) unless that is allowed.
     """
+    check_followed(str(script), script.parent.name)
     lines, skipped = _export_lines(env, separator)
     body = ["#!/bin/bash", "", *script_prefix, "", *lines, "", f". {shlex.quote(str(script))}", ""]
     path = workdir / WRAPPER
@@ -190,3 +283,38 @@ def read_env_out(path: Path) -> tuple[dict[str, str], list[str]]:
             continue
         result[key] = value.strip()
     return result, bad
+
+
+RUN_STATE = "tmp-run-state.json"
+
+
+def read_run_state(path: Path, *, script: str) -> dict[str, Any]:
+    """Read the JSON object a native script of ``script`` left in ``path`` (``{}`` if none).
+
+    Anything else (unreadable, not UTF-8, not JSON, a list or a number) is the script's
+    failure: :class:`~cm_snakemake.errors.ScriptFailed`, naming the file.
+    """
+    hint = f"The native script writes {RUN_STATE}; it must hold one JSON object (the state)."
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ScriptFailed(script, "native script", f"{path} cannot be read ({exc.strerror})",
+                           hint=hint) from None  # fmt: skip
+    try:
+        value = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except ValueError as exc:  # a number with more digits than Python converts
+        problem = f"not valid JSON ({exc})"
+    except RecursionError:
+        problem = "not valid JSON (nested too deeply)"
+    else:
+        if isinstance(value, dict):
+            return value
+        kind = "a list" if isinstance(value, list) else f"the {type(value).__name__} {value!r:.40}"
+        problem = f"not a JSON object but {kind}"
+    raise ScriptFailed(script, "native script", f"{path} is {problem}", hint=hint)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .._frozen import thaw
-from ..cache import CacheStore, safe_name
+from ..cache import CacheStore, file_lock, safe_name
 from ..errors import CMSnakemakeError, ScriptFailed
 from ..meta import DEP_LISTS, dep_from_raw, dep_to_raw
 from ..penv import PEnv
@@ -43,7 +43,9 @@ from .exports import select_keys
 from .native import (
     ENV_OUT,
     TimedOut,
+    explain_missing_script,
     read_env_out,
+    read_run_state,
     run_wrapper,
     select_native_script,
     write_wrapper,
@@ -51,6 +53,8 @@ from .native import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..index import ScriptIndex
     from ..plan import Plan, PlanNode, ResidualDep, StaticDep
     from ..planner import _Call
@@ -170,10 +174,23 @@ class Runtime:
         if node.cached:
             result = self._run_cached(call, node, {})
         else:
-            result = self._execute(call, node, {}, self._work_dir(node))
-            self._write_result(node, result)
+            work = self._work_dir(node)
+            # one run at a time in a node's folder: a job of a killed Snakemake controller may
+            # still be running it when the next controller starts the node again
+            lock = (file_lock(os.path.join(os.path.dirname(work), f".{node.key}.lock"),
+                              on_wait=self._waiting(node))
+                    if self.results_dir else contextlib.nullcontext())  # fmt: skip
+            with lock:
+                result = self._execute(call, node, {}, work)
+                self._write_result(node, result)
         self.results[node.key] = result
         return result
+
+    def _waiting(self, node: PlanNode) -> Callable[[str], None]:
+        def report(message: str) -> None:
+            self.reporter.note(f"{node.alias}: {message}")
+
+        return report
 
     def _work_dir(self, node: PlanNode) -> str:
         """Where a planned node that is not cached runs. Under CM that is the current folder;
@@ -264,7 +281,7 @@ class Runtime:
             hit = self._hit(node)
             if hit is not None:
                 return hit
-        with self.cache.lock(node.alias, node.key):
+        with self.cache.lock(node.alias, node.key, on_wait=self._waiting(node)):
             if not rebuild:
                 hit = self._hit(node)  # built by another process while we waited
                 if hit is not None:
@@ -512,9 +529,16 @@ class _ScriptRun:
         script = select_native_script(Path(self.meta.path), str(base), self._env,
                                       env_prefix=ns.prefix)  # fmt: skip
         if script is None:
-            if self.rsi.get("script_name") or ns.script_name:
-                raise ScriptFailed(self.name, "native script", f"'{base}' not found in "
-                                   f"{self.meta.path}")  # fmt: skip
+            missing = explain_missing_script(
+                Path(self.meta.path), str(base), self._env, env_prefix=ns.prefix,
+                named=bool(self.rsi.get("script_name") or ns.script_name),
+            )  # fmt: skip
+            if missing is not None and missing.fatal:
+                raise ScriptFailed(self.name, "native script", missing.message, hint=missing.hint)
+            if missing is not None:
+                self.runtime.reporter.warning(
+                    f"script '{self.name}': {missing.message}\n{missing.hint}"
+                )
             return
         for old, new in self.meta.env_key_mappings.items():
             for key in [k for k in self._env if k.startswith(old)]:
@@ -559,13 +583,7 @@ class _ScriptRun:
                 _merge_into(self._env, {key: [v for v in value.split(os.pathsep) if v]})
             else:
                 self._env[key] = value
-        try:
-            with open(work / "tmp-run-state.json", encoding="utf-8") as fh:
-                _merge_into(self.state, json.load(fh))
-        except FileNotFoundError:
-            pass
-        except ValueError as exc:
-            raise ScriptFailed(self.name, "tmp-run-state.json", f"not valid JSON: {exc}") from None
+        _merge_into(self.state, read_run_state(work / "tmp-run-state.json", script=self.name))
 
     def _print_error_files(self) -> None:
         for name in self.meta.print_files_if_script_error:

@@ -19,6 +19,12 @@
 # `config:` entry) sets cm_localrules=false.
 
 from cm_snakemake.snake import cm as _cm
+from snakemake.logging import logger as _cm_logger
+
+# After a controller killed in this directory: its stale lock goes, and the CM results its
+# jobs finished are kept (see cm_snakemake/controller.py).
+for _cm_message in _cm.controller_started(workflow):
+    _cm_logger.warning(_cm_message)
 
 _CM_PLAN = _cm.merged_plan(config.get("cm_plans", []))
 
