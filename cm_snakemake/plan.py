@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._frozen import FrozenMap, freeze, thaw
 from .meta import to_jsonable
 from .penv import Unknown
+from .secretenv import conceal, reveal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -117,7 +118,7 @@ class PlanNode:
         return [d for d in self.deps if isinstance(d, ResidualDep)]
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = to_jsonable(self)
+        data: dict[str, Any] = conceal(to_jsonable(self))  # secrets: a digest, not the value
         data["deps"] = [
             {"kind": "static" if isinstance(d, StaticDep) else "residual", **to_jsonable(d)}
             for d in self.deps
@@ -126,6 +127,7 @@ class PlanNode:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PlanNode:
+        data = reveal(dict(data))  # secrets from the environment
         deps: list[StaticDep | ResidualDep] = []
         for d in data["deps"]:
             fields = {k: v for k, v in d.items() if k != "kind"}

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 
 from ._snapshot import file_signature, load_snapshot, save_snapshot
+from .links import allowed_by_env
+from .secretenv import conceal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ class Remembered:
 def request_key(request: str, artifact: str | None, inputs: Any, facts_file: str | None) -> str:
     """Identify a request: its text, its inputs and the facts it is planned with."""
     facts = repr(file_signature(*os.path.split(facts_file))) if facts_file else "none"
-    return repr((request, artifact, _canonical(inputs), facts))
+    return repr((request, artifact, _canonical(conceal(inputs)), facts, allowed_by_env()))
 
 
 def _canonical(value: Any) -> Any:

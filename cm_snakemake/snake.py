@@ -114,6 +114,11 @@ class CMWorkflow:
         """Compile ``request`` into a plan file (or reuse a current one); return its path."""
         from . import resolved
         from .repos import Registry
+        from .secretenv import split
+
+        env = inputs.get("env")
+        if isinstance(env, dict):  # plan files hold no secrets: jobs read them from the env
+            os.environ.update(split(env)[1])
 
         registry = Registry()
         facts_file = _facts_file()
@@ -150,8 +155,12 @@ class CMWorkflow:
         return os.path.join(self.results_dir, alias, f"{node['key']}.json")
 
     def env(self, result_file: str) -> dict[str, Any]:
-        """The exported env of a finished node (read in a downstream rule)."""
-        env: dict[str, Any] = _read_json(result_file).get("new_env", {})
+        """The exported env of a finished node (read in a downstream rule); secrets, which
+        records leave out, come from this process's environment where it has them."""
+        from .secretenv import restore
+
+        data = _read_json(result_file)
+        env: dict[str, Any] = restore(dict(data.get("new_env", {})), data.get("secret_keys"))
         return env
 
     def rules(self) -> str:

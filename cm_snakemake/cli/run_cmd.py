@@ -6,6 +6,7 @@ import json
 import os
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
+from ..secretenv import HIDDEN, conceal, split, strip
 from .main import Command, Context
 from .script_cmd import open_index, request_from
 
@@ -29,10 +30,11 @@ _ENGINE_INPUTS = {"env", "const", "adr", "add_deps_recursive", "ad", "add_deps",
 
 
 def _print(ctx: Context, payload: dict[str, Any], as_json: bool) -> None:
+    payload = strip(payload)
     if as_json:
         print(json.dumps(payload, indent=1, default=str), file=ctx.out)
         return
-    new_env = payload["new_env"]
+    new_env = {**payload["new_env"], **dict.fromkeys(payload.get("secret_keys", []), HIDDEN)}
     for key in sorted(new_env):
         value = new_env[key]
         text = ":".join(value) if isinstance(value, list) else value
@@ -139,7 +141,7 @@ def _through_snakemake(
     run_dir = os.path.join(workflow.workdir, "run")
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "request.json"), "w", encoding="utf-8") as fh:
-        json.dump({"request": request, "inputs": inputs}, fh)
+        json.dump({"request": request, "inputs": conceal(inputs)}, fh)  # secrets: via env
     snakefile = os.path.join(run_dir, "Snakefile")
     with open(snakefile, "w", encoding="utf-8") as fh:
         fh.write(_SNAKEFILE.format(request_file=os.path.join(run_dir, "request.json")))
@@ -149,7 +151,8 @@ def _through_snakemake(
         command += ["--jobs", jobs]
     if dry_run:
         command.append("-n")
-    done = subprocess.run([*command, "cm_request"], check=False)
+    _, given = split(inputs.get("env") or {}) if isinstance(inputs.get("env"), dict) else ({}, {})
+    done = subprocess.run([*command, "cm_request"], check=False, env={**os.environ, **given})
     if dry_run:
         return EXIT_OK if done.returncode == 0 else EXIT_USER_ERROR
     if done.returncode != 0:
@@ -166,7 +169,8 @@ _SNAKEFILE = """# Written by cm-snakemake run --jobs/--profile for one request.
 import json
 from cm_snakemake.snake import cm
 
-_REQUEST = json.load(open({request_file!r}))
+from cm_snakemake.secretenv import reveal
+_REQUEST = reveal(json.load(open({request_file!r})))
 
 rule cm_request:
     input: cm.target(_REQUEST["request"], **_REQUEST["inputs"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CMSnakemakeError
+from ..secretenv import split
 from ..tags import split_tags
 from ..versions import compare_versions
 from .compat import cmind as compat_cmind
@@ -75,8 +76,9 @@ class ScriptAutomation:
         for tmp in ("tmp-run-env.out", "tmp-ver.out", "tmp-run-state.json"):
             if os.path.exists(os.path.join(self.cwd, tmp)):
                 os.remove(os.path.join(self.cwd, tmp))
-        write_wrapper(self.cwd_path, env, Path(path), script_prefix=self._script_prefix())
-        code = run_wrapper(self.cwd_path)
+        public, secret = split(env)  # secrets go through the environment, not the file
+        write_wrapper(self.cwd_path, public, Path(path), script_prefix=self._script_prefix())
+        code = run_wrapper(self.cwd_path, base_env={**os.environ, **secret})
         if code != 0:
             return {"return": 2, "error": f"native script {name}.sh failed (exit code {code})"}
         values, _ = read_env_out(self.cwd_path / ENV_OUT)

@@ -38,6 +38,7 @@ from ..penv import PEnv
 from ..planner import NodeState, PlanError, Planner, planned_call, root_call
 from ..provider import CachePreferringProvider
 from ..reporting import NullReporter, Reporter
+from ..secretenv import HIDDEN, is_secret, restore, split, strip
 from . import hooks
 from .exports import select_keys
 from .native import (
@@ -81,13 +82,17 @@ class NodeResult:
     skipped: bool = False
     seconds: float = 0.0
     extra_cache_tags: list[str] = field(default_factory=list)
+    secret_keys: list[str] = field(default_factory=list)  # exported secrets not stored
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "script": self.script, "new_env": self.new_env,
+        data = {"key": self.key, "script": self.script, "new_env": self.new_env,
                 "new_state": self.new_state, "version": self.version,
                 "from_cache": self.from_cache, "path": self.path, "deps": self.deps,
                 "skipped": self.skipped, "seconds": round(self.seconds, 3),
                 "extra_cache_tags": self.extra_cache_tags}  # fmt: skip
+        if self.secret_keys:
+            data["secret_keys"] = list(self.secret_keys)
+        return data
 
 
 def _merge_into(target: dict[str, Any], values: dict[str, Any]) -> None:
@@ -229,9 +234,10 @@ class Runtime:
         except (OSError, ValueError):
             return None
         return NodeResult(
-            node.key, node.script, data.get("new_env", {}), data.get("new_state", {}),
+            node.key, node.script, restore(data.get("new_env", {}), data.get("secret_keys")),
+            data.get("new_state", {}),
             str(data.get("version", "")), path=str(data.get("path", "")),
-            deps=list(data.get("deps", [])),
+            deps=list(data.get("deps", [])), secret_keys=list(data.get("secret_keys", [])),
         )  # fmt: skip
 
     def result_path(self, node: PlanNode) -> str | None:
@@ -248,7 +254,7 @@ class Runtime:
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
-        record = {**result.to_json(), "host": platform.node(),
+        record = {**strip(result.to_json()), "host": platform.node(),
                   "slurm_job_id": os.environ.get("SLURM_JOB_ID")}  # fmt: skip
         try:
             with open(tmp, "w", encoding="utf-8") as fh:
@@ -271,9 +277,11 @@ class Runtime:
             self.reporter.note(f"cache entry of {node.alias} moved from "
                                f"{entry.result['relocated_from']}; paths adjusted")  # fmt: skip
         self.reporter.stage(node.alias, f"from cache {entry.path}")
-        return NodeResult(node.key, node.script, dict(entry.new_env), dict(entry.new_state),
+        new_env = restore(dict(entry.new_env), entry.result.get("secret_keys"))
+        return NodeResult(node.key, node.script, new_env, dict(entry.new_state),
                           str(entry.result.get("version", "")), True, entry.path,
-                          list(entry.result.get("deps", [])))  # fmt: skip
+                          list(entry.result.get("deps", [])),
+                          secret_keys=list(entry.result.get("secret_keys", [])))  # fmt: skip
 
     def _run_cached(self, call: _Call, node: PlanNode, state: dict[str, Any]) -> NodeResult:
         rebuild = self.new and call is self._root  # --new applies to the request, as in CM
@@ -297,7 +305,7 @@ class Runtime:
             except BaseException:
                 self.cache.discard(node.alias, node.key)
                 raise
-            record = result.to_json()
+            record = strip(result.to_json())  # secrets never reach the disk
             try:
                 self.cache.commit(node.alias, node.key, record,
                                   self._provenance(call, node, result))  # fmt: skip
@@ -556,10 +564,11 @@ class _ScriptRun:
         with open(work / "tmp-state.json", "w", encoding="utf-8") as fh:
             json.dump(self.state, fh, default=str)
         self.runtime.reporter.stage(self.meta.alias, f"run {script.name}")
-        write_wrapper(work, self._env, script, script_prefix=self.state.get("script_prefix", []))
+        public, secret = split(self._env)  # secrets go through the environment, not the file
+        write_wrapper(work, public, script, script_prefix=self.state.get("script_prefix", []))
         limit = self.runtime.time_limit(self.node)
         try:
-            code = run_wrapper(work, timeout=limit)
+            code = run_wrapper(work, timeout=limit, base_env={**os.environ, **secret})
         except TimedOut:
             raise ScriptFailed(
                 self.name, f"native script {script.name}",
@@ -576,6 +585,9 @@ class _ScriptRun:
                                f"it failed in {self.cwd}", returncode=code,
                                hint="The script's output is above.")  # fmt: skip
         values, bad = read_env_out(work / ENV_OUT)
+        if any(is_secret(k) for k in values):  # the file stays in the entry: without them
+            kept = [f"{k}={v}" for k, v in values.items() if not is_secret(k)]
+            (work / ENV_OUT).write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
         for line in bad:
             self.runtime.reporter.warning(f"{self.name}: {ENV_OUT}: no '=' in line {line!r}")
         for key, value in values.items():
@@ -613,7 +625,8 @@ class _ScriptRun:
                    or str(self._env.get(f"{ns.prefix}VERSION", "")))  # fmt: skip
         for key, label in self.meta.print_env_at_the_end.items():
             if key in new_env:
-                self.runtime.reporter.info(f"{label}: {new_env[key]}")
+                shown = HIDDEN if is_secret(key) else new_env[key]
+                self.runtime.reporter.info(f"{label}: {shown}")
         if not self.node.cached:
             self._clean(self.meta.clean_files)
         return NodeResult(self.node.key, self.node.script, new_env, new_state, version, False,

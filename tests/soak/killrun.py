@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +111,8 @@ class Outcome:
     controller_only: int = 0
     whole_group: int = 0
     runs: int = 0
+    during_install: int = 0  # kills while a cached script was running
+    during_benchmark: int = 0  # kills while the benchmark node was running
     recovered_messages: int = 0
     entries_kept_across_kills: int = 0
     problems: list[str] = field(default_factory=list)
@@ -117,7 +120,9 @@ class Outcome:
 
     def summary(self) -> str:
         return (f"{self.kills} kill points ({self.controller_only} controller only, "
-                f"{self.whole_group} whole process group), {self.runs} Snakemake runs, "
+                f"{self.whole_group} whole process group; {self.during_install} during a "
+                f"cached install, {self.during_benchmark} during the benchmark run), "
+                f"{self.runs} Snakemake runs, "
                 f"{self.entries_kept_across_kills} entries complete at a kill and reused, "
                 f"{self.recovered_messages} stale-lock recoveries reported, "
                 f"{len(self.problems)} problems, {self.seconds:.0f} s")  # fmt: skip
@@ -153,6 +158,13 @@ class Chain:
         snakefile = str(self.work / "Snakefile")
         cmd = [sys.executable, "-m", "snakemake", "-c2", "-d", str(self.work), "-s", snakefile]
         return [*cmd, "--rerun-incomplete"] if self.rerun_incomplete else cmd
+
+    def _running(self) -> set[str]:
+        """Folders of the scripts that started and have not ended (per the build log)."""
+        lines = self.log.read_text().splitlines()
+        begun = Counter(line[6:] for line in lines if line.startswith("begin "))
+        ended = Counter(line[4:] for line in lines if line.startswith("end "))
+        return {path for path, n in begun.items() if n > ended[path]}
 
     def _begins(self) -> int:
         return self.log.read_text().count("begin ")
@@ -197,6 +209,7 @@ class Chain:
         if proc.poll() is not None:
             self._read_stderr(proc)
             return False
+        running = self._running()
         if whole_group:
             os.killpg(proc.pid, signal.SIGKILL)
             self.outcome.whole_group += 1
@@ -205,6 +218,8 @@ class Chain:
             self.outcome.controller_only += 1
         self._read_stderr(proc)
         self.outcome.kills += 1
+        self.outcome.during_install += any(str(self.cache) in p for p in running)
+        self.outcome.during_benchmark += any("/results/bench/" in p for p in running)
         self.check_no_half_entry()
         self.remember()
         return True
@@ -272,6 +287,10 @@ class Chain:
                 os.killpg(group, signal.SIGKILL)
 
 
+COUNTS = ("kills", "controller_only", "whole_group", "runs", "during_install",
+          "during_benchmark", "recovered_messages", "entries_kept_across_kills")  # fmt: skip
+
+
 def run_chains(root: Path, kills: int, *, seed: int, per_chain: int = 5,
                sleep: float = 0.4) -> Outcome:  # fmt: skip
     """Kill chains until ``kills`` kill points were reached; every chain is then finished."""
@@ -289,8 +308,7 @@ def run_chains(root: Path, kills: int, *, seed: int, per_chain: int = 5,
         finally:
             chain.kill_orphans()
         o = chain.outcome
-        for name in ("kills", "controller_only", "whole_group", "runs", "recovered_messages",
-                     "entries_kept_across_kills"):  # fmt: skip
+        for name in COUNTS:
             setattr(total, name, getattr(total, name) + getattr(o, name))
         total.problems += [f"chain {n}: {p}" for p in o.problems]
         n += 1
