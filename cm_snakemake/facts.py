@@ -101,7 +101,7 @@ def load_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise CMSnakemakeError(f"facts file {file} cannot be read: {exc}") from None
     scripts = data.get("scripts") if isinstance(data, dict) else None
-    if data.get("format") != _FORMAT or not isinstance(scripts, dict):
+    if not isinstance(scripts, dict) or data.get("format") != _FORMAT:
         raise CMSnakemakeError(
             f"facts file {file} is not a cm-snakemake facts file (format {_FORMAT})",
             hint="Write it again with 'cm-snakemake facts --out=FILE'.",

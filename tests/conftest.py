@@ -128,8 +128,12 @@ def slurm() -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the cases each fuzzing target ran (``tests/unit/test_fuzz.py``), if it ran."""
+    """Print the cases each fuzzing target ran (``tests/unit/test_fuzz.py``) and what the
+    controller kills did (``tests/integration/test_kill.py``), if they ran."""
     counts = sys.modules.get(f"{__package__}.fuzzcount")
     line = counts.summary() if counts is not None else ""
     if line:
         terminalreporter.write_line(line)
+    kills = sys.modules.get(f"{__package__}.soak.killrun")  # tests/integration/test_kill.py
+    for report in getattr(kills, "REPORTS", []):
+        terminalreporter.write_line(f"controller kills: {report}")

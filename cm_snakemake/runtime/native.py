@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ScriptFailed
+from ..errors import CMSnakemakeError, ScriptFailed
 from ..links import check_followed
 
 if TYPE_CHECKING:
@@ -273,6 +273,10 @@ def read_env_out(path: Path) -> tuple[dict[str, str], list[str]]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return result, bad
+    except OSError as exc:  # a folder of that name, no permission
+        raise CMSnakemakeError(f"{path} cannot be read: {exc.strerror or exc}",
+                               hint=f"The script must write {path.name} as a file of "
+                                    "KEY=VALUE lines.") from None  # fmt: skip
     for line in text.splitlines():
         if not line.strip():
             continue

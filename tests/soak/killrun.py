@@ -287,6 +287,7 @@ class Chain:
                 os.killpg(group, signal.SIGKILL)
 
 
+REPORTS: list[str] = []  # one summary per run_chains call, for the test session's summary
 COUNTS = ("kills", "controller_only", "whole_group", "runs", "during_install",
           "during_benchmark", "recovered_messages", "entries_kept_across_kills")  # fmt: skip
 
@@ -315,4 +316,5 @@ def run_chains(root: Path, kills: int, *, seed: int, per_chain: int = 5,
         if o.problems or n > kills:  # stop at the first broken chain, or if no kill lands
             break
     total.seconds = time.monotonic() - started
+    REPORTS.append(f"seed {seed}: {total.summary()}")
     return total

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,3 +140,11 @@ def test_export_filter() -> None:
 
 def test_bash_is_available() -> None:
     assert subprocess.run(["bash", "-c", "true"], check=False).returncode == 0
+
+
+def test_an_env_out_that_is_not_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    from cm_snakemake.errors import CMSnakemakeError
+
+    (tmp_path / "tmp-run-env.out").mkdir()
+    with pytest.raises(CMSnakemakeError, match=r"tmp-run-env.out cannot be read"):
+        read_env_out(tmp_path / "tmp-run-env.out")
