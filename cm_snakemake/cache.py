@@ -46,6 +46,7 @@ RESULT = "cmsm-result.json"
 CM_STATE = "cm-cached-state.json"
 PROVENANCE = "cmsm-provenance.json"
 LAST_USED = ".cmsm-last-used"
+SAVED = ".cmsm-result.saved.json"  # a copy of the marker, written just before it
 _FORMAT = 1
 _SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -220,7 +221,12 @@ class CacheStore:
         """
         path = self.entry_path(alias, key)
         leftover = None
-        if os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path):
+        with contextlib.suppress(OSError):  # a folder of someone else's in a team cache
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tighten_folder(os.path.dirname(path))
+        if (os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+                and os.stat(path).st_uid == os.getuid()):  # fmt: skip
+            tighten_folder(path)
             return path, None  # an empty folder: made by Snakemake for the job's output
         if os.path.lexists(path):
             trash = f"{path}.stale-{os.getpid()}-{time.monotonic_ns()}"
@@ -240,7 +246,13 @@ class CacheStore:
         tighten(path)
         result = {"format": _FORMAT, "entry": path, **result}
         cm_state = {k: result.get(k) for k in ("new_env", "new_state", "version")}
-        for name, data in ((CM_STATE, cm_state), (PROVENANCE, provenance), (RESULT, result)):
+        records = (
+            (CM_STATE, cm_state),
+            (PROVENANCE, provenance),
+            (SAVED, result),
+            (RESULT, result),
+        )
+        for name, data in records:
             tmp = os.path.join(path, f".{name}.tmp")
             with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(data, fh, indent=1, sort_keys=True, default=str)
@@ -249,6 +261,25 @@ class CacheStore:
             os.chmod(tmp, _safe_mode(0o644, False))
             os.replace(tmp, os.path.join(path, name))
         return CacheEntry(alias, key, path, result)
+
+    def restore_marker(self, alias: str, key: str, since: float) -> CacheEntry | None:
+        """Put back the completion marker of an entry that was completed after ``since``
+        (seconds since the epoch) and whose marker was then deleted: Snakemake deletes a
+        job's existing output before running it, and a process sharing the cache may have
+        completed the entry after Snakemake planned the job. An entry completed before
+        ``since`` is not put back: its marker was deleted to rebuild it (``--forcerun``).
+        Call with the lock held."""
+        path = self.entry_path(alias, key)
+        saved = os.path.join(path, SAVED)
+        try:
+            if os.path.exists(os.path.join(path, RESULT)) or os.path.getmtime(saved) < since:
+                return None
+        except OSError:
+            return None
+        tmp = os.path.join(path, f".{RESULT}.tmp")
+        shutil.copyfile(saved, tmp)
+        os.replace(tmp, os.path.join(path, RESULT))
+        return self.lookup(alias, key)
 
     def discard(self, alias: str, key: str) -> None:
         """Remove the folder of a build that failed (call with the lock held)."""

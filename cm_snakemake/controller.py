@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from .cache import CacheStore
+from .cache import CacheStore, file_lock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,12 +74,21 @@ def _start_time(pid: int) -> float | None:
         return None
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def _alive(record: dict[str, object]) -> bool:
-    if record.get("host") != platform.node():
-        return True  # cannot be checked from here
+    """Whether a registered controller may still run: dead only when it ran on this host, in
+    this process-id namespace, and its process is gone (or is another process now)."""
+    if record.get("host") != platform.node() or record.get("pidns") != _pid_namespace():
+        return True  # another host or container: cannot be checked from here
     pid, started = record.get("pid"), record.get("started")
     if not isinstance(pid, int) or not isinstance(started, int | float):
-        return False
+        return True  # a record that cannot be checked is taken to be alive
     now = _start_time(pid)
     return now is not None and abs(now - started) < 1.0  # the same process, not a reused id
 
@@ -145,10 +154,20 @@ def recover_and_register(
     snakemake_dir = os.path.join(workdir, ".snakemake")
     registry = os.path.join(snakemake_dir, _REGISTRY)
     os.makedirs(registry, exist_ok=True)
+    # one controller at a time decides and registers: two starting together see each other
+    with file_lock(os.path.join(registry, ".lock")):
+        recovery, unregister = _recover_and_register(snakemake_dir, registry, results_dir)
+    (exiting or atexit.register)(unregister)
+    return recovery
+
+
+def _recover_and_register(
+    snakemake_dir: str, registry: str, results_dir: str
+) -> tuple[Recovery, Callable[[], None]]:
     dead_files: list[str] = []
     dead: list[str] = []
     live = False
-    for name in sorted(os.listdir(registry)):
+    for name in sorted(n for n in os.listdir(registry) if n.endswith(".json")):
         path = os.path.join(registry, name)
         try:
             with open(path, encoding="utf-8") as fh:
@@ -172,7 +191,7 @@ def recover_and_register(
     mine = os.path.join(registry, f"{platform.node()}-{os.getpid()}.json")
     tmp = f"{mine}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"host": platform.node(), "pid": os.getpid(),
+        json.dump({"host": platform.node(), "pidns": _pid_namespace(), "pid": os.getpid(),
                    "started": _start_time(os.getpid())}, fh)  # fmt: skip
     os.replace(tmp, mine)
 
@@ -180,5 +199,4 @@ def recover_and_register(
         with contextlib.suppress(OSError):
             os.remove(mine)
 
-    (exiting or atexit.register)(unregister)
-    return recovery
+    return recovery, unregister

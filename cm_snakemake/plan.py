@@ -118,12 +118,13 @@ class PlanNode:
         return [d for d in self.deps if isinstance(d, ResidualDep)]
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = conceal(to_jsonable(self))  # secrets: a digest, not the value
+        data: dict[str, Any] = to_jsonable(self)
         data["deps"] = [
             {"kind": "static" if isinstance(d, StaticDep) else "residual", **to_jsonable(d)}
             for d in self.deps
         ]
-        return data
+        result: dict[str, Any] = conceal(data, only_given=True)  # a digest, not the value
+        return result
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PlanNode:

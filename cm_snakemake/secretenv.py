@@ -7,10 +7,13 @@ written into ``tmp-run.sh``) and are never written to disk or printed by cm-snak
   names under ``secret_keys``; a later reader takes the value from its own environment
   (:func:`restore`), so a token exported by a script reaches a dependent job only when that
   job's environment has it;
-* plan files keep a short digest in place of the value (``{"$secret": digest}``), so a
+* plan files keep a short digest in place of each secret the user gave (``--env.*``, a
+  secret-named input such as ``--hf_token``, or a value from the process environment), so a
   changed secret still changes the plan; the job reads the value from its environment and
-  checks it against the digest (:func:`reveal`). ``cm.target(..., env=...)`` and
-  ``run --jobs`` put the secrets they are given into the environment of the jobs they start;
+  checks it against the digest (:func:`reveal`). :func:`given` collects the secrets of a
+  request's inputs; ``cm.target(..., env=...)`` and ``run --jobs`` put them into the
+  environment of the jobs they start, under their own name and as ``CMSM_SECRET_<digest>``
+  (so that two targets with different values for one key do not collide);
 * request keys remembered in the index hold the digest, not the value.
 """
 
@@ -22,7 +25,7 @@ from typing import Any
 
 from .errors import CMSnakemakeError
 
-__all__ = ["conceal", "digest", "is_secret", "restore", "reveal", "split", "strip"]
+__all__ = ["conceal", "digest", "given", "is_secret", "restore", "reveal", "split", "strip"]
 
 HIDDEN = "<secret, not shown>"
 
@@ -72,13 +75,45 @@ def restore(env: dict[str, Any], names: Any, environ: Any = None) -> dict[str, A
     return env
 
 
-def conceal(value: Any) -> Any:
-    """``value`` (nested dicts and lists) with every secret's text replaced by its digest."""
+_GIVEN: set[str] = set()  # secret values given to this process's requests
+
+
+def given(inputs: Any) -> dict[str, str]:
+    """The secrets in a request's inputs (any nesting), as environment entries for its jobs:
+    each under its own name and under ``CMSM_SECRET_<digest>``. They are remembered, so that
+    plan files written by this process conceal them wherever they end up."""
+    found: dict[str, str] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if is_secret(k) and isinstance(v, str) and v:
+                    found[k] = v
+                    found[f"CMSM_SECRET_{digest(v)}"] = v
+                else:
+                    walk(v)
+
+    walk(inputs)
+    _GIVEN.update(found.values())
+    return found
+
+
+def _hidden(key: object, value: object, only_given: bool) -> bool:
+    if not (is_secret(key) and isinstance(value, str) and value):
+        return False
+    return not only_given or value in _GIVEN or value == os.environ.get(str(key))
+
+
+def conceal(value: Any, *, only_given: bool = False) -> Any:
+    """``value`` (nested dicts and lists) with every secret's text replaced by its digest;
+    with ``only_given``, only the secrets the user gave (:func:`given`, or the process
+    environment): secret-named values from a script's meta are not secrets of the user's."""
     if isinstance(value, dict):
-        return {k: ({MARK: digest(v)} if is_secret(k) and isinstance(v, str) else conceal(v))
+        return {k: ({MARK: digest(v)} if _hidden(k, v, only_given)
+                    else conceal(v, only_given=only_given))
                 for k, v in value.items()}  # fmt: skip
     if isinstance(value, list | tuple):
-        return [conceal(v) for v in value]
+        return [conceal(v, only_given=only_given) for v in value]
     return value
 
 
@@ -91,6 +126,8 @@ def reveal(value: Any, environ: Any = None) -> Any:
         for k, v in value.items():
             if isinstance(v, dict) and set(v) == {MARK}:
                 found = source.get(k)
+                if found is None or digest(found) != v[MARK]:
+                    found = source.get(f"CMSM_SECRET_{v[MARK]}", found)
                 if found is None or digest(found) != v[MARK]:
                     state = "is not set" if found is None else "differs from the planned one"
                     raise CMSnakemakeError(

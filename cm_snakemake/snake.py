@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,11 +115,9 @@ class CMWorkflow:
         """Compile ``request`` into a plan file (or reuse a current one); return its path."""
         from . import resolved
         from .repos import Registry
-        from .secretenv import split
+        from .secretenv import given
 
-        env = inputs.get("env")
-        if isinstance(env, dict):  # plan files hold no secrets: jobs read them from the env
-            os.environ.update(split(env)[1])
+        os.environ.update(given(inputs))  # plan files hold no secrets: jobs read the env
 
         registry = Registry()
         facts_file = _facts_file()
@@ -210,6 +209,9 @@ class CMWorkflow:
             return []
         self._registered = True
         from .controller import recover_and_register
+
+        # jobs inherit it: entries completed after it by another process are reused
+        os.environ["CMSM_CONTROLLER_STARTED"] = repr(time.time())
 
         return recover_and_register(os.getcwd(), self.results_dir).messages()
 

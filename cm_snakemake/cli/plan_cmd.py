@@ -10,6 +10,7 @@ from ..plan import Plan, PlanNode, StaticDep
 from ..planner import Planner
 from ..provider import IndexProvider
 from ..search import select_script
+from ..secretenv import given
 from .main import Command, Context
 from .script_cmd import open_index, request_from
 
@@ -98,6 +99,7 @@ def _plan(args: Args, ctx: Context) -> int:
     args.check_consumed(accepted)
     inputs = {k: v for k, v in args.flags.items() if k not in _OWN_FLAGS}
     planner = Planner(provider, facts=(facts or {}).get("scripts"), reporter=ctx.reporter)
+    given(inputs)  # secrets the user gave: concealed in the plan's JSON
     plan = planner.plan(query, inputs, artifact=artifact)
     index.flush()
     if out or as_json:

@@ -6,7 +6,7 @@ import json
 import os
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
-from ..secretenv import HIDDEN, conceal, split, strip
+from ..secretenv import HIDDEN, conceal, given, strip
 from .main import Command, Context
 from .script_cmd import open_index, request_from
 
@@ -151,8 +151,8 @@ def _through_snakemake(
         command += ["--jobs", jobs]
     if dry_run:
         command.append("-n")
-    _, given = split(inputs.get("env") or {}) if isinstance(inputs.get("env"), dict) else ({}, {})
-    done = subprocess.run([*command, "cm_request"], check=False, env={**os.environ, **given})
+    secrets = given(inputs)  # the jobs read them from their environment
+    done = subprocess.run([*command, "cm_request"], check=False, env={**os.environ, **secrets})
     if dry_run:
         return EXIT_OK if done.returncode == 0 else EXIT_USER_ERROR
     if done.returncode != 0:

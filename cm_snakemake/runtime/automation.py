@@ -22,7 +22,7 @@ from ..secretenv import split
 from ..tags import split_tags
 from ..versions import compare_versions
 from .compat import cmind as compat_cmind
-from .native import ENV_OUT, read_env_out, run_wrapper, write_wrapper
+from .native import ENV_OUT, read_env_out, run_wrapper, scrub_env_out, write_wrapper
 
 __all__ = ["ScriptAutomation"]
 
@@ -79,9 +79,10 @@ class ScriptAutomation:
         public, secret = split(env)  # secrets go through the environment, not the file
         write_wrapper(self.cwd_path, public, Path(path), script_prefix=self._script_prefix())
         code = run_wrapper(self.cwd_path, base_env={**os.environ, **secret})
+        values, _ = read_env_out(self.cwd_path / ENV_OUT)
+        scrub_env_out(self.cwd_path / ENV_OUT)  # the file may stay in a cache entry
         if code != 0:
             return {"return": 2, "error": f"native script {name}.sh failed (exit code {code})"}
-        values, _ = read_env_out(self.cwd_path / ENV_OUT)
         env.update(values)
         if i.get("detect_version"):
             return self._detect_version(env)

@@ -38,6 +38,7 @@ __all__ = [
     "native_script_names",
     "read_env_out",
     "read_run_state",
+    "scrub_env_out",
     "run_wrapper",
     "select_native_script",
     "write_wrapper",
@@ -287,6 +288,21 @@ def read_env_out(path: Path) -> tuple[dict[str, str], list[str]]:
             continue
         result[key] = value.strip()
     return result, bad
+
+
+def scrub_env_out(path: Path) -> None:
+    """Remove the lines of secrets (``*_TOKEN=...``) from ``tmp-run-env.out``, read or not:
+    the file stays in a cache entry, or in a failed job's folder."""
+    from ..secretenv import is_secret
+
+    try:
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return
+    kept = [line for line in lines if not is_secret(line.partition("=")[0].strip())]
+    if len(kept) != len(lines):
+        path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8",
+                        errors="surrogateescape")  # fmt: skip
 
 
 RUN_STATE = "tmp-run-state.json"

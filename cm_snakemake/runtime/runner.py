@@ -48,6 +48,7 @@ from .native import (
     read_env_out,
     read_run_state,
     run_wrapper,
+    scrub_env_out,
     select_native_script,
     write_wrapper,
 )
@@ -283,6 +284,20 @@ class Runtime:
                           list(entry.result.get("deps", [])),
                           secret_keys=list(entry.result.get("secret_keys", [])))  # fmt: skip
 
+    def _restored(self, node: PlanNode) -> NodeResult | None:
+        """In a Snakemake job: an entry another process completed after this workflow's
+        controller started, whose marker Snakemake then deleted before running the job."""
+        started = os.environ.get("CMSM_CONTROLLER_STARTED", "")
+        try:
+            since = float(started)
+        except ValueError:
+            return None
+        if self.cache.restore_marker(node.alias, node.key, since) is None:
+            return None
+        self.reporter.note(f"{node.alias}: the entry was completed by another process while "
+                           "this workflow started; using it")  # fmt: skip
+        return self._hit(node)
+
     def _run_cached(self, call: _Call, node: PlanNode, state: dict[str, Any]) -> NodeResult:
         rebuild = self.new and call is self._root  # --new applies to the request, as in CM
         if not rebuild:
@@ -292,6 +307,9 @@ class Runtime:
         with self.cache.lock(node.alias, node.key, on_wait=self._waiting(node)):
             if not rebuild:
                 hit = self._hit(node)  # built by another process while we waited
+                if hit is not None:
+                    return hit
+                hit = self._restored(node)
                 if hit is not None:
                     return hit
             path, leftover = self.cache.prepare(node.alias, node.key)
@@ -570,6 +588,7 @@ class _ScriptRun:
         try:
             code = run_wrapper(work, timeout=limit, base_env={**os.environ, **secret})
         except TimedOut:
+            scrub_env_out(work / ENV_OUT)
             raise ScriptFailed(
                 self.name, f"native script {script.name}",
                 f"it ran longer than its time limit of {(limit or 0) / 60:g} min and was "
@@ -580,14 +599,13 @@ class _ScriptRun:
                      "the script needs longer.",
             ) from None  # fmt: skip
         if code != 0:
+            scrub_env_out(work / ENV_OUT)  # the folder is kept for a look at the failure
             self._print_error_files()
             raise ScriptFailed(self.name, f"native script {script.name}",
                                f"it failed in {self.cwd}", returncode=code,
                                hint="The script's output is above.")  # fmt: skip
         values, bad = read_env_out(work / ENV_OUT)
-        if any(is_secret(k) for k in values):  # the file stays in the entry: without them
-            kept = [f"{k}={v}" for k, v in values.items() if not is_secret(k)]
-            (work / ENV_OUT).write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+        scrub_env_out(work / ENV_OUT)  # the file stays in the entry folder
         for line in bad:
             self.runtime.reporter.warning(f"{self.name}: {ENV_OUT}: no '=' in line {line!r}")
         for key, value in values.items():
