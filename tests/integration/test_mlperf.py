@@ -57,10 +57,15 @@ def snakemake(work: Path, env: dict[str, str], *extra: str,
     )  # fmt: skip
 
 
+# secrets in the environment of the whole pipeline: they must not reach any result or record
+SECRETS = {"GH_TOKEN": f"ghp-secret-{os.getpid()}", "HF_TOKEN": f"hf-secret-{os.getpid()}",
+           "CM_DB_PASSWORD": f"pw-secret-{os.getpid()}"}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     base = tmp_path_factory.mktemp("mlperf")
-    env = {**os.environ, "CMSM_HOME": str(base / "home")}
+    env = {**os.environ, "CMSM_HOME": str(base / "home"), **SECRETS}
     env.pop("CMSM_CACHE", None)
     work = base / "wf"
     work.mkdir()
@@ -205,3 +210,12 @@ def test_a_rerun_runs_nothing_and_a_new_scenario_runs_only_its_runs(pipeline: Pi
     log = wider.stdout + wider.stderr
     assert log.count(HARNESS_JOB) == 2  # Server performance and accuracy, nothing else
     assert "cm_get_ml_model_digits" not in log and "cm_get_dataset_digits" not in log
+
+
+def test_no_secret_reaches_the_results_tables_records_or_logs(pipeline: Pipeline) -> None:
+    folders = [pipeline.work, Path(pipeline.env["CMSM_HOME"])]
+    leaks = [str(path) for folder in folders for path in folder.rglob("*")
+             if path.is_file() and not path.is_symlink()
+             and any(v.encode() in path.read_bytes() for v in SECRETS.values())]  # fmt: skip
+    assert (pipeline.out / "results.csv").is_file() and leaks == []
+    assert not any(v in pipeline.first.stdout + pipeline.first.stderr for v in SECRETS.values())
