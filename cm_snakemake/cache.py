@@ -234,8 +234,6 @@ class CacheStore:
             shutil.rmtree(trash, ignore_errors=True)
             leftover = path
         os.makedirs(path)
-        with contextlib.suppress(OSError):  # a folder of someone else's in a team cache
-            tighten_folder(os.path.dirname(path))
         return path, leftover
 
     def commit(

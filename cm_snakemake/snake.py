@@ -96,6 +96,15 @@ class CMWorkflow:
         # per Snakemake workflow object: the rule specs declared so far, and the names taken
         self._declared: dict[int, tuple[dict[tuple[str, bool], RuleSpec], set[str]]] = {}
         self._registered = False
+        self._plans: dict[str, dict[str, Any]] = {}  # plan files read by this process
+
+    def _plan_json(self, path: str) -> dict[str, Any]:
+        """A plan file's data, read once per process (a Snakefile parse asks for each plan
+        in ``target`` and again in ``merged_plan``, once per include)."""
+        data = self._plans.get(path)
+        if data is None:
+            data = self._plans[path] = _read_json(path)
+        return data
 
     # -- folders -------------------------------------------------------------------------------
 
@@ -130,6 +139,7 @@ class CMWorkflow:
             return path
         plan = _plan(request, inputs, facts_file)
         _write_json(path, plan.to_json())
+        self._plans.pop(path, None)  # read back as written
         root = plan.node(plan.root)
         resolved.remember(registry.index_dir, f"plan:{request_id}",
                           resolved.Remembered(root.key, root.alias, ()),
@@ -141,7 +151,7 @@ class CMWorkflow:
         path = self.compile(request, **inputs)
         if path not in self.plan_files:
             self.plan_files.append(path)
-        data = _read_json(path)
+        data = self._plan_json(path)
         root = next(n for n in data["nodes"] if n["key"] == data["root"])
         return self.output_of(root)
 
@@ -178,7 +188,7 @@ class CMWorkflow:
         keeps every job's command the same whichever targets a run asked for."""
         nodes: dict[str, Any] = {}
         for file in [*self.plan_files, *(extra or [])]:
-            for node in _read_json(file)["nodes"]:
+            for node in self._plan_json(file)["nodes"]:
                 nodes[node["key"]] = node
         for key, node in nodes.items():
             path = os.path.join(self.nodes_dir, f"{key}.json")

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CMSnakemakeError
-from ..secretenv import split
 from ..tags import split_tags
 from ..versions import compare_versions
 from .compat import cmind as compat_cmind
-from .native import ENV_OUT, read_env_out, run_wrapper, scrub_env_out, write_wrapper
+from .native import run_native
 
 __all__ = ["ScriptAutomation"]
 
@@ -76,14 +75,11 @@ class ScriptAutomation:
         for tmp in ("tmp-run-env.out", "tmp-ver.out", "tmp-run-state.json"):
             if os.path.exists(os.path.join(self.cwd, tmp)):
                 os.remove(os.path.join(self.cwd, tmp))
-        public, secret = split(env)  # secrets go through the environment, not the file
-        write_wrapper(self.cwd_path, public, Path(path), script_prefix=self._script_prefix())
-        code = run_wrapper(self.cwd_path, base_env={**os.environ, **secret})
-        values, _ = read_env_out(self.cwd_path / ENV_OUT)
-        scrub_env_out(self.cwd_path / ENV_OUT)  # the file may stay in a cache entry
-        if code != 0:
-            return {"return": 2, "error": f"native script {name}.sh failed (exit code {code})"}
-        env.update(values)
+        done = run_native(self.cwd_path, env, Path(path), script_prefix=self._script_prefix())
+        if done.code != 0:
+            return {"return": 2,
+                    "error": f"native script {name}.sh failed (exit code {done.code})"}  # fmt: skip
+        env.update(done.values)
         if i.get("detect_version"):
             return self._detect_version(env)
         return {"return": 0}

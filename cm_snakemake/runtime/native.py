@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CMSnakemakeError, ScriptFailed
 from ..links import check_followed
+from ..secretenv import is_secret, split
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -38,6 +39,7 @@ __all__ = [
     "native_script_names",
     "read_env_out",
     "read_run_state",
+    "run_native",
     "scrub_env_out",
     "run_wrapper",
     "select_native_script",
@@ -290,11 +292,40 @@ def read_env_out(path: Path) -> tuple[dict[str, str], list[str]]:
     return result, bad
 
 
-def scrub_env_out(path: Path) -> None:
-    """Remove the lines of secrets (``*_TOKEN=...``) from ``tmp-run-env.out``, read or not:
-    the file stays in a cache entry, or in a failed job's folder."""
-    from ..secretenv import is_secret
+@dataclass(frozen=True)
+class NativeRun:
+    """What a native script left: its exit code and, when it succeeded, its
+    ``tmp-run-env.out`` values and the lines that are not ``KEY=VALUE``."""
 
+    code: int
+    values: dict[str, str]
+    bad: list[str]
+
+
+def run_native(
+    workdir: Path,
+    env: Mapping[str, EnvValue],
+    script: Path,
+    *,
+    script_prefix: Iterable[str] = (),
+    timeout: float | None = None,
+) -> NativeRun:
+    """Write ``tmp-run.sh`` and run it (:func:`write_wrapper`, :func:`run_wrapper`), secrets
+    passed through the process environment, never written to the file; read
+    ``tmp-run-env.out`` if the script succeeded, and remove secrets from it whatever happened
+    (it stays in a cache entry, or in a failed job's folder). Raises :class:`TimedOut`."""
+    public, secret = split(dict(env))
+    write_wrapper(workdir, public, script, script_prefix=script_prefix)
+    try:
+        code = run_wrapper(workdir, timeout=timeout, base_env={**os.environ, **secret})
+        values, bad = read_env_out(workdir / ENV_OUT) if code == 0 else ({}, [])
+    finally:
+        scrub_env_out(workdir / ENV_OUT)
+    return NativeRun(code, values, bad)
+
+
+def scrub_env_out(path: Path) -> None:
+    """Remove the lines of secrets (``*_TOKEN=...``) from ``tmp-run-env.out``."""
     try:
         lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except OSError:

@@ -38,19 +38,16 @@ from ..penv import PEnv
 from ..planner import NodeState, PlanError, Planner, planned_call, root_call
 from ..provider import CachePreferringProvider
 from ..reporting import NullReporter, Reporter
-from ..secretenv import HIDDEN, is_secret, restore, split, strip
+from ..secretenv import HIDDEN, is_secret, restore, strip
 from . import hooks
 from .exports import select_keys
 from .native import (
     ENV_OUT,
     TimedOut,
     explain_missing_script,
-    read_env_out,
     read_run_state,
-    run_wrapper,
-    scrub_env_out,
+    run_native,
     select_native_script,
-    write_wrapper,
 )
 
 TYPE_CHECKING = False
@@ -582,13 +579,11 @@ class _ScriptRun:
         with open(work / "tmp-state.json", "w", encoding="utf-8") as fh:
             json.dump(self.state, fh, default=str)
         self.runtime.reporter.stage(self.meta.alias, f"run {script.name}")
-        public, secret = split(self._env)  # secrets go through the environment, not the file
-        write_wrapper(work, public, script, script_prefix=self.state.get("script_prefix", []))
         limit = self.runtime.time_limit(self.node)
         try:
-            code = run_wrapper(work, timeout=limit, base_env={**os.environ, **secret})
+            done = run_native(work, self._env, script, timeout=limit,
+                              script_prefix=self.state.get("script_prefix", []))  # fmt: skip
         except TimedOut:
-            scrub_env_out(work / ENV_OUT)
             raise ScriptFailed(
                 self.name, f"native script {script.name}",
                 f"it ran longer than its time limit of {(limit or 0) / 60:g} min and was "
@@ -598,15 +593,13 @@ class _ScriptRun:
                      "RULE:cm_timeout=MIN, or config cm_timeout in the profile). Raise it if "
                      "the script needs longer.",
             ) from None  # fmt: skip
-        if code != 0:
-            scrub_env_out(work / ENV_OUT)  # the folder is kept for a look at the failure
+        if done.code != 0:
             self._print_error_files()
             raise ScriptFailed(self.name, f"native script {script.name}",
-                               f"it failed in {self.cwd}", returncode=code,
+                               f"it failed in {self.cwd}", returncode=done.code,
                                hint="The script's output is above.")  # fmt: skip
-        values, bad = read_env_out(work / ENV_OUT)
-        scrub_env_out(work / ENV_OUT)  # the file stays in the entry folder
-        for line in bad:
+        values = done.values
+        for line in done.bad:
             self.runtime.reporter.warning(f"{self.name}: {ENV_OUT}: no '=' in line {line!r}")
         for key, value in values.items():
             if key.startswith("+"):
