@@ -32,8 +32,8 @@ TAGS = "get,python3"
 
 
 def bench_in_process(root: Path, repeat: int) -> tuple[list[float], list[float]]:
-    from cm_snakemake.index import ScriptIndex
-    from cm_snakemake.repos import BUNDLED_REPO_PATH, open_repository
+    from cm_snakemake.index.repos import BUNDLED_REPO_PATH, open_repository
+    from cm_snakemake.index.scripts import ScriptIndex
 
     repos = [open_repository(BUNDLED_REPO_PATH, bundled=True), open_repository(root)]
 

@@ -89,10 +89,10 @@ def main() -> int:
     import os
 
     os.environ["CMSM_HOME"] = str(work / "cmsm")
-    from cm_snakemake.facts import load_facts
-    from cm_snakemake.index import ScriptIndex
-    from cm_snakemake.planner import Planner
-    from cm_snakemake.provider import IndexProvider
+    from cm_snakemake.index.scripts import ScriptIndex
+    from cm_snakemake.plan.planner import Planner
+    from cm_snakemake.plan.provider import IndexProvider
+    from cm_snakemake.runtime.facts import load_facts
 
     provider = IndexProvider(ScriptIndex.from_registry())
     scripts = load_facts(facts)["scripts"]

@@ -10,7 +10,7 @@ Two families, as in doit: *user errors* (bad meta, unknown tags, bad flags; exit
 
 from __future__ import annotations
 
-from ._record import Record
+from ._util.record import Record
 
 TYPE_CHECKING = False
 

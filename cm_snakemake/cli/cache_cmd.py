@@ -6,9 +6,9 @@ import json
 import shutil
 import time
 
-from ..cache import CacheEntry, CacheStore
+from ..cache.store import CacheEntry, CacheStore
 from ..errors import EXIT_OK, UsageError
-from ..tags import split_tags
+from ..meta.tags import split_tags
 from .main import Command, Context
 
 TYPE_CHECKING = False

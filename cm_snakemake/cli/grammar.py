@@ -116,7 +116,7 @@ def _parse_flag(arg: str) -> tuple[list[str], Any]:
 def _load_input_file(arg: str) -> dict[str, Any]:
     from pathlib import Path
 
-    from ..metafile import load_json_file, load_yaml_file
+    from ..meta.metafile import load_json_file, load_yaml_file
 
     path = Path(arg[1:])
     try:

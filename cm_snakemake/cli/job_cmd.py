@@ -16,8 +16,8 @@ __all__ = ["JOB"]
 def _job(args: Args, ctx: Context) -> int:
     import json
 
-    from ..cache import CacheStore
-    from ..plan import Plan
+    from ..cache.store import CacheStore
+    from ..plan.model import Plan
     from ..runtime.runner import Runtime
 
     plan_file = args.take_str("plan")

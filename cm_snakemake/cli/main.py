@@ -10,8 +10,8 @@ import importlib
 import sys
 
 from .. import __version__
+from .._util.reporting import ConsoleReporter
 from ..errors import EXIT_OK, EXIT_USER_ERROR, CMSnakemakeError, UsageError
-from ..reporting import ConsoleReporter
 from .grammar import Args, parse_args
 
 TYPE_CHECKING = False

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from .._util.secretenv import given
 from ..errors import EXIT_OK, UsageError
-from ..facts import collect_facts, host_facts, load_facts, save_facts
-from ..plan import Plan, PlanNode, StaticDep
-from ..planner import Planner
-from ..provider import IndexProvider
-from ..search import select_script
-from ..secretenv import given
+from ..index.search import select_script
+from ..plan.model import Plan, PlanNode, StaticDep
+from ..plan.planner import Planner
+from ..plan.provider import IndexProvider
+from ..runtime.facts import collect_facts, host_facts, load_facts, save_facts
 from .main import Command, Context
 from .script_cmd import open_index, request_from
 

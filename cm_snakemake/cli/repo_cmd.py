@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
-from ..index import ScriptIndex
-from ..repos import Registry, package_path
+from ..index.repos import Registry, package_path
+from ..index.scripts import ScriptIndex
 from .main import Command, Context
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from .._util.secretenv import HIDDEN, conceal, given, strip
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
-from ..secretenv import HIDDEN, conceal, given, strip
 from .main import Command, Context
 from .script_cmd import open_index, request_from
 
@@ -14,9 +14,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..repos import Registry
+    from ..index.repos import Registry
+    from ..meta.tags import TagQuery
     from ..runtime.runner import Runtime
-    from ..tags import TagQuery
     from .grammar import Args
 
 __all__ = ["RUN"]
@@ -45,8 +45,8 @@ def _remembered_hit(
     ctx: Context, args: Args, registry: Registry, request_id: str, cache_dir: str | None
 ) -> dict[str, Any] | None:
     """A cached result for a request resolved before, without planning it again."""
-    from ..cache import CacheStore
-    from ..resolved import resolve
+    from ..cache.store import CacheStore
+    from ..plan.remembered import resolve
 
     found = resolve(registry.index_dir, request_id, registry.repositories())
     if found is None:
@@ -59,7 +59,7 @@ def _remembered_hit(
 
 
 def _accepted(index: Any, query: TagQuery, artifact: str | None, ctx: Context) -> set[str]:
-    from ..search import select_script
+    from ..index.search import select_script
 
     meta = index.meta(select_script(index, query, artifact=artifact, reporter=ctx.reporter))
     accepted = set(meta.input_mapping) | _ENGINE_INPUTS
@@ -70,7 +70,7 @@ def _accepted(index: Any, query: TagQuery, artifact: str | None, ctx: Context) -
 
 def _remember(runtime: Runtime, registry: Registry, request_id: str, root_key: str,
               accepted: set[str]) -> None:  # fmt: skip
-    from ..resolved import Remembered, remember
+    from ..plan.remembered import Remembered, remember
 
     nodes = list(runtime.planner.nodes.values())
     root = runtime.planner.nodes.get(root_key)
@@ -82,8 +82,8 @@ def _remember(runtime: Runtime, registry: Registry, request_id: str, root_key: s
 
 
 def _run(args: Args, ctx: Context) -> int:
-    from ..repos import Registry
-    from ..resolved import request_key
+    from ..index.repos import Registry
+    from ..plan.remembered import request_key
 
     query, artifact = request_from(args)
     if not artifact and not str(query):
@@ -105,7 +105,7 @@ def _run(args: Args, ctx: Context) -> int:
         return _through_snakemake(args, ctx, query, artifact, inputs, jobs, profile)
     registry = Registry()
     if not no_facts and not facts_file:
-        from ..facts import host_facts_path
+        from ..runtime.facts import host_facts_path
 
         default = host_facts_path()
         facts_path: str | None = default if os.path.isfile(default) else None
@@ -128,8 +128,8 @@ def _through_snakemake(
     import subprocess
     import sys
 
+    from ..compile.workflow import CMWorkflow
     from ..errors import ScriptFailed
-    from ..snake import CMWorkflow
 
     index = open_index(ctx)
     args.check_consumed(_accepted(index, query, artifact, ctx))
@@ -167,9 +167,9 @@ def _through_snakemake(
 
 _SNAKEFILE = """# Written by cm-snakemake run --jobs/--profile for one request.
 import json
-from cm_snakemake.snake import cm
+from cm_snakemake.compile.workflow import cm
 
-from cm_snakemake.secretenv import reveal
+from cm_snakemake._util.secretenv import reveal
 _REQUEST = reveal(json.load(open({request_file!r})))
 
 rule cm_request:
@@ -183,7 +183,7 @@ def _plan_and_run(
     args: Args, ctx: Context, query: TagQuery, artifact: str | None, inputs: dict[str, Any],
     registry: Registry, request_id: str,
 ) -> int:  # fmt: skip
-    from ..facts import host_facts, load_facts
+    from ..runtime.facts import host_facts, load_facts
 
     index = open_index(ctx)
     accepted = _accepted(index, query, artifact, ctx)
@@ -195,14 +195,14 @@ def _plan_and_run(
         facts = load_facts(str(facts_file)) if facts_file else host_facts(index, ctx.reporter)
     scripts = (facts or {}).get("scripts")
     if args.flags.get("dry_run"):
-        from ..planner import Planner
-        from ..provider import IndexProvider
+        from ..plan.planner import Planner
+        from ..plan.provider import IndexProvider
         from .plan_cmd import render_plan
 
         plan = Planner(IndexProvider(index), facts=scripts).plan(query, inputs, artifact=artifact)
         print(render_plan(plan), file=ctx.out)
         return EXIT_OK
-    from ..cache import CacheStore
+    from ..cache.store import CacheStore
     from ..runtime.runner import Runtime
 
     new = bool(args.flags.get("new") or args.flags.get("renew"))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..errors import EXIT_OK, UsageError
-from ..index import ScriptEntry, ScriptIndex
-from ..search import find_scripts, is_uid, select_script
-from ..tags import TagQuery
+from ..index.scripts import ScriptEntry, ScriptIndex
+from ..index.search import find_scripts, is_uid, select_script
+from ..meta.tags import TagQuery
 from .main import Command, Context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..meta import ScriptMeta
+    from ..meta.model import ScriptMeta
     from .grammar import Args
 
 __all__ = ["FIND", "LIST", "SHOW", "open_index", "request_from"]
@@ -182,7 +182,7 @@ def _show(args: Args, ctx: Context) -> int:
     if as_json:
         import json
 
-        from ..meta import to_jsonable
+        from ..meta.model import to_jsonable
 
         print(json.dumps(to_jsonable(meta), indent=1), file=ctx.out)
     else:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CMSnakemakeError
-from ..tags import split_tags
-from ..versions import compare_versions
+from ..meta.tags import split_tags
+from ..plan.versions import compare_versions
 from .compat import cmind as compat_cmind
 from .native import run_native
 

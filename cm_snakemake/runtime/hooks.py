@@ -21,7 +21,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CMSnakemakeError, ScriptFailed
-from ..links import check_followed
+from ..index.links import check_followed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

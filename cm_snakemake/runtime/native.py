@@ -21,15 +21,15 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._util.secretenv import is_secret, split
 from ..errors import CMSnakemakeError, ScriptFailed
-from ..links import check_followed
-from ..secretenv import is_secret, split
+from ..index.links import check_followed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
 
-    from ..meta import EnvValue
+    from ..meta.model import EnvValue
 
 __all__ = [
     "ENV_OUT",

@@ -30,15 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._frozen import thaw
-from ..cache import CacheStore, file_lock, safe_name
+from .._util.frozen import thaw
+from .._util.reporting import NullReporter, Reporter
+from .._util.secretenv import HIDDEN, is_secret, restore, strip
+from ..cache.store import CacheStore, file_lock, safe_name
 from ..errors import CMSnakemakeError, ScriptFailed
-from ..meta import DEP_LISTS, dep_from_raw, dep_to_raw
-from ..penv import PEnv
-from ..planner import NodeState, PlanError, Planner, planned_call, root_call
-from ..provider import CachePreferringProvider
-from ..reporting import NullReporter, Reporter
-from ..secretenv import HIDDEN, is_secret, restore, strip
+from ..meta.model import DEP_LISTS, dep_from_raw, dep_to_raw
+from ..plan.penv import PEnv
+from ..plan.planner import NodeState, PlanError, Planner, planned_call, root_call
 from . import hooks
 from .exports import select_keys
 from .native import (
@@ -49,15 +48,16 @@ from .native import (
     run_native,
     select_native_script,
 )
+from .provider import CachePreferringProvider
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..index import ScriptIndex
-    from ..plan import Plan, PlanNode, ResidualDep, StaticDep
-    from ..planner import _Call
-    from ..tags import TagQuery
+    from ..index.scripts import ScriptIndex
+    from ..meta.tags import TagQuery
+    from ..plan.model import Plan, PlanNode, ResidualDep, StaticDep
+    from ..plan.planner import _Call
 
 __all__ = ["NodeResult", "Runtime"]
 
@@ -392,7 +392,7 @@ class _ScriptRun:
     # -- the i dict and the live meta -------------------------------------------------------
 
     def _raw_meta(self) -> dict[str, Any]:
-        from ..meta import to_jsonable
+        from ..meta.model import to_jsonable
 
         raw: dict[str, Any] = to_jsonable(self.meta)
         for name in DEP_LISTS:

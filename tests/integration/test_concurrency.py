@@ -66,7 +66,7 @@ def start_workflow(workdir: Path, targets: list[str]) -> subprocess.Popen[str]:
     inputs = ", ".join(f"cm.target({t!r})" for t in targets)
     (workdir / "Snakefile").write_text(
         textwrap.dedent(f"""\
-        from cm_snakemake.snake import cm
+        from cm_snakemake.compile.workflow import cm
 
         rule all:
             input: {inputs}

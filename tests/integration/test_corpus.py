@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from cm_snakemake.index import ScriptIndex
-from cm_snakemake.repos import open_repository
+from cm_snakemake.index.repos import open_repository
+from cm_snakemake.index.scripts import ScriptIndex
 
 from ..conftest import DATA, cli
 

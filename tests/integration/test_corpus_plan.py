@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from cm_snakemake.errors import CMSnakemakeError
-from cm_snakemake.facts import collect_facts
-from cm_snakemake.index import ScriptIndex
-from cm_snakemake.planner import Planner
-from cm_snakemake.provider import IndexProvider
-from cm_snakemake.repos import BUNDLED_REPO_PATH, open_repository
-from cm_snakemake.tags import TagQuery
+from cm_snakemake.index.repos import BUNDLED_REPO_PATH, open_repository
+from cm_snakemake.index.scripts import ScriptIndex
+from cm_snakemake.meta.tags import TagQuery
+from cm_snakemake.plan.planner import Planner
+from cm_snakemake.plan.provider import IndexProvider
+from cm_snakemake.runtime.facts import collect_facts
 
 from ..conftest import DATA
 

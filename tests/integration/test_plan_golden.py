@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from cm_snakemake.errors import CMSnakemakeError
-from cm_snakemake.index import ScriptIndex
-from cm_snakemake.plan import Plan, ResidualDep, StaticDep
-from cm_snakemake.planner import Planner
-from cm_snakemake.provider import IndexProvider
-from cm_snakemake.repos import open_repository
-from cm_snakemake.tags import split_tags
+from cm_snakemake.index.repos import open_repository
+from cm_snakemake.index.scripts import ScriptIndex
+from cm_snakemake.meta.tags import split_tags
+from cm_snakemake.plan.model import Plan, ResidualDep, StaticDep
+from cm_snakemake.plan.planner import Planner
+from cm_snakemake.plan.provider import IndexProvider
 
 from ..conftest import DATA
 

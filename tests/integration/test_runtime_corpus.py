@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from cm_snakemake.cache import CacheStore
+from cm_snakemake.cache.store import CacheStore
 from cm_snakemake.errors import CMSnakemakeError
-from cm_snakemake.index import ScriptIndex
-from cm_snakemake.repos import open_repository
+from cm_snakemake.index.repos import open_repository
+from cm_snakemake.index.scripts import ScriptIndex
 from cm_snakemake.runtime.runner import NodeResult, Runtime
 
 from ..conftest import DATA

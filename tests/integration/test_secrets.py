@@ -94,7 +94,7 @@ def test_secrets_reach_scripts_and_nothing_on_disk_or_in_output(
     work.mkdir()
     (work / "Snakefile").write_text(
         textwrap.dedent(f"""\
-        from cm_snakemake.snake import cm
+        from cm_snakemake.compile.workflow import cm
 
         rule all:
             input: cm.target("uses it", env={{"CM_GH_TOKEN": {TOKENS["snakefile"]!r}}})

@@ -36,7 +36,7 @@ class Runs:
         """Start Snakemake on a Snakefile whose ``rule all`` asks for ``inputs`` (Python)."""
         workdir.mkdir(exist_ok=True)
         (workdir / "Snakefile").write_text(
-            "from cm_snakemake.snake import cm\n\n"
+            "from cm_snakemake.compile.workflow import cm\n\n"
             f"rule all:\n    input: {inputs}\n\n"
             "include: cm.rules()\n"
         )

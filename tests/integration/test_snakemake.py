@@ -64,7 +64,7 @@ def snakemake(workdir: Path, target: str, *extra: str) -> subprocess.CompletedPr
     workdir.mkdir(exist_ok=True)
     (workdir / "Snakefile").write_text(
         textwrap.dedent(f"""\
-        from cm_snakemake.snake import cm
+        from cm_snakemake.compile.workflow import cm
 
         rule all:
             input: cm.target({target!r})

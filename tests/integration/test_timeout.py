@@ -65,7 +65,7 @@ def test_snakemake_jobs_take_the_limit_from_the_profile_or_the_command_line(
     work.mkdir()
     (work / "Snakefile").write_text(
         textwrap.dedent("""\
-        from cm_snakemake.snake import cm
+        from cm_snakemake.compile.workflow import cm
 
         rule all:
             input: cm.target("hang")

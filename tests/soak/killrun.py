@@ -62,7 +62,7 @@ echo "end $PWD" >> "$CMSM_SOAK_LOG"
 """
 
 SNAKEFILE = """\
-from cm_snakemake.snake import cm
+from cm_snakemake.compile.workflow import cm
 
 rule all:
     input: cm.target("bench")

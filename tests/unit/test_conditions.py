@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cm_snakemake.conditions import Tri, dep_enabled, key_matches
-from cm_snakemake.meta import dep_from_raw
-from cm_snakemake.penv import PEnv, Unknown
+from cm_snakemake.meta.model import dep_from_raw
+from cm_snakemake.plan.conditions import Tri, dep_enabled, key_matches
+from cm_snakemake.plan.penv import PEnv, Unknown
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cm_snakemake.errors import CMSnakemakeError
-from cm_snakemake.facts import load_facts
+from cm_snakemake.runtime.facts import load_facts
 
 
 @pytest.mark.parametrize("text", ["[1, 2]", "3", '"x"', '{"format": 1}', "{", ""])

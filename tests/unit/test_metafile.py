@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cm_snakemake.errors import MetaError
-from cm_snakemake.metafile import KeyedDict, load_meta_files, load_yaml_text
+from cm_snakemake.meta.metafile import KeyedDict, load_meta_files, load_yaml_text
 
 
 def test_plain_scalars_keep_their_text() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cm_snakemake.penv import PEnv, Unknown, expand
+from cm_snakemake.plan.penv import PEnv, Unknown, expand
 
 
 def test_known_unknown_and_absent() -> None:

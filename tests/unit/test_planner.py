@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from cm_snakemake.index import ScriptIndex
-from cm_snakemake.plan import Plan, PlanNode, ResidualDep, StaticDep
-from cm_snakemake.planner import CycleError, PlanError, Planner
-from cm_snakemake.provider import IndexProvider
-from cm_snakemake.repos import open_repository
+from cm_snakemake.index.repos import open_repository
+from cm_snakemake.index.scripts import ScriptIndex
+from cm_snakemake.plan.model import Plan, PlanNode, ResidualDep, StaticDep
+from cm_snakemake.plan.planner import CycleError, PlanError, Planner
+from cm_snakemake.plan.provider import IndexProvider
 
 from ..conftest import RepoMaker
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cm_snakemake.errors import RepoError
-from cm_snakemake.meta import Dialect
-from cm_snakemake.repos import BUNDLED_REPO_PATH, Registry, open_repository, package_path
+from cm_snakemake.index.repos import BUNDLED_REPO_PATH, Registry, open_repository, package_path
+from cm_snakemake.meta.model import Dialect
 
 from ..conftest import DATA, RepoMaker
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from cm_snakemake._util.reporting import RecordingReporter
 from cm_snakemake.errors import AmbiguousScript, NoScriptFound
-from cm_snakemake.index import ScriptIndex
-from cm_snakemake.reporting import RecordingReporter
-from cm_snakemake.repos import open_repository
-from cm_snakemake.search import find_scripts, select_script
-from cm_snakemake.tags import TagQuery
+from cm_snakemake.index.repos import open_repository
+from cm_snakemake.index.scripts import ScriptIndex
+from cm_snakemake.index.search import find_scripts, select_script
+from cm_snakemake.meta.tags import TagQuery
 
 from ..conftest import RepoMaker
 

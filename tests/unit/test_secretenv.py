@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cm_snakemake._util.secretenv import conceal, digest, given, is_secret, restore, reveal, strip
 from cm_snakemake.errors import CMSnakemakeError
-from cm_snakemake.secretenv import conceal, digest, given, is_secret, restore, reveal, strip
 
 
 def test_secret_names() -> None:

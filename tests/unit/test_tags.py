@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cm_snakemake.errors import TagConflict
-from cm_snakemake.tags import TagQuery, split_tags
+from cm_snakemake.meta.tags import TagQuery, split_tags
 
 
 def test_four_kinds_of_tags() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cm_snakemake.versions import VersionRequest, clamp_default, compare_versions
+from cm_snakemake.plan.versions import VersionRequest, clamp_default, compare_versions
 
 
 @pytest.mark.parametrize(

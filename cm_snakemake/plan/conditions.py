@@ -23,7 +23,7 @@ from .penv import PEnv, Unknown
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from .meta import DepSpec
+    from ..meta.model import DepSpec
 
 __all__ = ["Tri", "dep_enabled", "key_matches"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Where
+from ..errors import Where
 
 __all__ = ["KeyedDict"]
 

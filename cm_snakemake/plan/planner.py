@@ -5,7 +5,7 @@
 patches, then each dependency list in order. It does no file, process or environment access:
 scripts, metas and file scans come from the ``provider``; host facts are passed in.
 
-Every env value is known or :class:`~cm_snakemake.penv.Unknown`. A dependency whose condition
+Every env value is known or :class:`~cm_snakemake.plan.penv.Unknown`. A dependency whose condition
 and tags are known to hold becomes its own node (a DAG edge); one known not to hold is
 dropped; one that depends on an unknown value stays in its parent as a residual dependency for
 the runtime to decide exactly as CM would. Writes that only run time can make (``preprocess``,
@@ -30,22 +30,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._frozen import FrozenMap, freeze, thaw
+from .._util.frozen import FrozenMap, freeze, thaw
+from .._util.reporting import NullReporter, Reporter
+from ..errors import CMSnakemakeError
+from ..meta.model import DEP_LISTS, DepSpec, Patch, ScriptMeta, dep_to_raw
+from ..meta.tags import TagQuery, split_tags
 from .conditions import Tri, dep_enabled
 from .deplists import append_deps, patch_deps
-from .errors import CMSnakemakeError
-from .meta import DEP_LISTS, DepSpec, Patch, ScriptMeta, dep_to_raw
+from .model import Plan, PlanNode, ResidualDep, StaticDep, env_to_json, hash_json
 from .penv import PEnv, PValue, Unknown, expand
-from .plan import Plan, PlanNode, ResidualDep, StaticDep, env_to_json, hash_json
-from .reporting import NullReporter, Reporter
-from .tags import TagQuery, split_tags
 from .variations import ResolvedVariations, applied_metas, resolve_variations
 from .versions import VersionRequest, clamp_default
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .index import ScriptEntry
-    from .scan import ScriptScan
+    from ..index.scan import ScriptScan
+    from ..index.scripts import ScriptEntry
 
 __all__ = ["CycleError", "PlanError", "Planner", "ScriptProvider"]
 
@@ -404,7 +404,7 @@ class NodeState:
         A patch whose condition holds applies its env; one whose condition is unknown makes
         the keys it would set unknown (only run time knows whether they change).
         """
-        from .meta import dep_from_raw
+        from ..meta.model import dep_from_raw
 
         for item in self.meta_if_env:
             if not isinstance(item, Mapping):
@@ -892,7 +892,7 @@ def _merge_adr(into: dict[str, Any], patches: Mapping[str, Any]) -> None:
 
 def _mlc_conditions(conditions: Any, env: PEnv) -> Tri:
     """MLC's ``update_tags_if_env``: a list of condition mappings; any that fully holds."""
-    from .meta import dep_from_raw
+    from ..meta.model import dep_from_raw
 
     items = conditions if isinstance(conditions, list | tuple) else [conditions]
     results = []

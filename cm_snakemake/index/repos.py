@@ -6,7 +6,7 @@ optional ``prefix``; its scripts live in ``<prefix>/script/<name>/``. An MLC rep
 
 The registry is ``$CMSM_HOME/repos.json``, a JSON list of absolute paths; a repository
 registered with ``--allow-external-links`` is listed as ``{"path": ..., "allow_external_links":
-true}`` instead (see :mod:`cm_snakemake.links`). The repository bundled with this package is
+true}`` instead (see :mod:`cm_snakemake.index.links`). The repository bundled with this package is
 always registered first and cannot be removed. What the list and each repository's meta file
 say is also kept in a snapshot with the files' signatures, so a warm start parses neither JSON
 nor YAML.
@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import os
 
+from .._util.record import Record
+from .._util.snapshot import file_signature, load_snapshot, save_snapshot
+from ..errors import ExternalLinkRefused, MetaError, RepoError, Where
+from ..meta.dialect import Dialect
 from . import links
-from ._record import Record
-from ._snapshot import file_signature, load_snapshot, save_snapshot
-from .dialect import Dialect
-from .errors import ExternalLinkRefused, MetaError, RepoError, Where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .metafile import KeyedDict
+    from ..meta.metafile import KeyedDict
 
 __all__ = [
     "BUNDLED_REPO_PATH",
@@ -35,7 +35,9 @@ __all__ = [
     "package_path",
 ]
 
-BUNDLED_REPO_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "repo")
+BUNDLED_REPO_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "repo"
+)
 _REPO_META_FILES = (("cmr.yaml", Dialect.CM), ("cmr.json", Dialect.CM), ("meta.yaml", Dialect.MLC))
 _SNAPSHOT_TAG = "cm-snakemake registry 2"
 
@@ -103,7 +105,7 @@ def _refuse_outside(path: str, root: str, allowed: bool) -> None:
 def _read_repo_meta(path: str) -> KeyedDict:
     from pathlib import Path
 
-    from .metafile import KeyedDict, load_json_file, load_yaml_file
+    from ..meta.metafile import KeyedDict, load_json_file, load_yaml_file
 
     file = Path(path)
     data, _ = load_json_file(file) if path.endswith(".json") else load_yaml_file(file)

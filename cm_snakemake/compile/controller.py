@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from .cache import CacheStore, file_lock
+from ..cache.store import CacheStore, file_lock
 
 if TYPE_CHECKING:
     from collections.abc import Callable

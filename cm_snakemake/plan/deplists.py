@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._frozen import thaw
+from .._util.frozen import thaw
+from ..meta.model import DepSpec, dep_from_raw, dep_to_raw
+from ..meta.tags import split_tags
 from .conditions import Tri, dep_enabled
-from .meta import DepSpec, dep_from_raw, dep_to_raw
 from .penv import PEnv, Unknown, expand
-from .tags import split_tags
 
 __all__ = ["append_deps", "patch_deps"]
 

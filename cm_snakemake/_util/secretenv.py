@@ -23,7 +23,7 @@ import hashlib
 import os
 from typing import Any
 
-from .errors import CMSnakemakeError
+from ..errors import CMSnakemakeError
 
 __all__ = ["conceal", "digest", "given", "is_secret", "restore", "reveal", "split", "strip"]
 

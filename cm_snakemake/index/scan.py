@@ -19,7 +19,7 @@ returns a :class:`ScriptScan`:
   content keys of the script's nodes while reformatting the meta does not.
 
 A file that is a link is read only when following it is allowed in its repository
-(:func:`cm_snakemake.links.followable_link`); linked folders are not entered.
+(:func:`cm_snakemake.index.links.followable_link`); linked folders are not entered.
 """
 
 from __future__ import annotations

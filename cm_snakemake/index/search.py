@@ -11,15 +11,15 @@ Where nothing matches, the error says why and suggests close tags and scripts.
 
 from __future__ import annotations
 
-from .errors import AmbiguousScript, MetaError, NoScriptFound, Where
-from .reporting import NullReporter, Reporter
+from .._util.reporting import NullReporter, Reporter
+from ..errors import AmbiguousScript, MetaError, NoScriptFound, Where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .index import ScriptEntry, ScriptIndex
-    from .tags import TagQuery
+    from ..meta.tags import TagQuery
+    from .scripts import ScriptEntry, ScriptIndex
 
 __all__ = ["ArtifactRef", "find_scripts", "has_variation", "is_uid", "select_script"]
 

@@ -11,7 +11,7 @@ needs the full meta of a script. Both snapshots are accelerators only: when one 
 unreadable, made by other code or cannot be written, what it held is rebuilt from the files.
 
 A script folder or meta file that is a link out of its repository is not read (see
-:mod:`cm_snakemake.links`): the script becomes an unreadable entry whose error names the link,
+:mod:`cm_snakemake.index.links`): the script becomes an unreadable entry whose error names the link,
 its target and how to allow it. Other files of a script that link out of the repository are
 named in the entry's warnings.
 """
@@ -21,25 +21,32 @@ from __future__ import annotations
 import os
 import zlib
 
+from .._util.record import Record
+from .._util.reporting import NullReporter, Reporter
+from .._util.snapshot import file_signature, load_snapshot, save_snapshot
+from ..errors import CMSnakemakeError, ExternalLinkRefused, MetaError, Where
+from ..meta.dialect import Dialect
 from . import links
-from ._record import Record
-from ._snapshot import file_signature, load_snapshot, save_snapshot
-from .dialect import Dialect
-from .errors import CMSnakemakeError, ExternalLinkRefused, MetaError, Where
-from .reporting import NullReporter, Reporter
 from .repos import Registry, Repository
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from .meta import ScriptMeta
+    from ..meta.model import ScriptMeta
     from .scan import ScriptScan
 
 __all__ = ["ScriptEntry", "ScriptIndex"]
 
 _META_FILES = {Dialect.CM: ("_cm.yaml", "_cm.json"), Dialect.MLC: ("meta.yaml",)}
-_BUILDER_MODULES = ("index.py", "meta.py", "metafile.py", "_frozen.py", "dialect.py")
+_BUILDER_MODULES = (
+    "index/scripts.py",
+    "meta/model.py",
+    "meta/metafile.py",
+    "meta/keyed.py",
+    "_util/frozen.py",
+    "meta/dialect.py",
+)
 
 Signature = tuple[tuple[str, int, int, int], ...]
 
@@ -50,7 +57,7 @@ def _snapshot_tag() -> str:
     The sizes and modification times of the builder modules change with every upgrade and
     every edit of a checkout; reading them costs a few ``stat`` calls.
     """
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the package
     parts = [f"{s}:{m}" for _, s, m, _ in file_signature(here, _BUILDER_MODULES)]
     return "cm-snakemake index 4 " + " ".join(parts)
 
@@ -141,8 +148,8 @@ def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
     import pickle
     from pathlib import Path
 
-    from .meta import MetaWarning, build_script_meta
-    from .metafile import load_meta_files
+    from ..meta.metafile import load_meta_files
+    from ..meta.model import MetaWarning, build_script_meta
 
     files = [Path(script_dir, name) for name, *_ in sig]
     dialect = Dialect.MLC if sig[0][0] == "meta.yaml" else Dialect.CM
@@ -350,7 +357,7 @@ class ScriptIndex:
         return meta
 
     def scan(self, entry: ScriptEntry) -> ScriptScan:
-        """What the script's files may read and write (:mod:`cm_snakemake.scan`).
+        """What the script's files may read and write (:mod:`cm_snakemake.index.scan`).
 
         Kept in a third snapshot per repository, keyed by the signature of the files, so a
         scan is redone only for a script whose files changed. :meth:`flush` saves new scans.

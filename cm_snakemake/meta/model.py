@@ -1,7 +1,7 @@
 """Typed, immutable script meta: the CM/MLC meta format parsed once and validated.
 
 :func:`build_script_meta` turns the merged raw meta of one script (see
-:mod:`cm_snakemake.metafile`) into a :class:`ScriptMeta`. Nothing after this module reads raw
+:mod:`cm_snakemake.meta.metafile`) into a :class:`ScriptMeta`. Nothing after this module reads raw
 meta dicts. Unknown keys become warnings that name the file, the line and the key; values
 of a wrong shape that make the script unusable raise :class:`~cm_snakemake.errors.MetaError`.
 
@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from ._frozen import EMPTY, FrozenMap, freeze
-from ._keyed import KeyedDict
+from .._util.frozen import EMPTY, FrozenMap, freeze
+from ..errors import MetaError, Where
 from .dialect import Dialect
-from .errors import MetaError, Where
+from .keyed import KeyedDict
 
 __all__ = [
     "DEP_LISTS",
@@ -651,7 +651,7 @@ def to_jsonable(value: Any, *, semantic: bool = False) -> Any:
 
 def dep_from_raw(raw: Mapping[str, Any], where: str = "a patched dependency") -> DepSpec:
     """Build a :class:`DepSpec` from raw dependency data (used to re-type patched entries)."""
-    from ._keyed import KeyedDict
+    from .keyed import KeyedDict
 
     keyed = KeyedDict(where)
     keyed.update(raw)
@@ -660,7 +660,7 @@ def dep_from_raw(raw: Mapping[str, Any], where: str = "a patched dependency") ->
 
 def dep_to_raw(dep: DepSpec) -> dict[str, Any]:
     """The raw form of ``dep`` (meta keys, defaults left out); ``inputs`` become top-level keys."""
-    from ._frozen import thaw
+    from .._util.frozen import thaw
 
     raw: dict[str, Any] = {}
     defaults = DepSpec(tags="")

@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._frozen import FrozenMap, freeze, thaw
-from .meta import to_jsonable
+from .._util.frozen import FrozenMap, freeze, thaw
+from .._util.secretenv import conceal, reveal
+from ..meta.model import to_jsonable
 from .penv import Unknown
-from .secretenv import conceal, reveal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

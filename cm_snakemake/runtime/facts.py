@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import CMSnakemakeError
-from .tags import TagQuery
+from ..errors import CMSnakemakeError
+from ..meta.tags import TagQuery
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .index import ScriptIndex
-    from .reporting import Reporter
+    from .._util.reporting import Reporter
+    from ..index.scripts import ScriptIndex
 
 __all__ = [
     "FACT_SCRIPTS",
@@ -40,7 +40,7 @@ def collect_facts(index: ScriptIndex, reporter: Reporter | None = None) -> dict[
     """Run the bundled detection scripts here; return the facts document."""
     import tempfile
 
-    from .runtime.runner import Runtime
+    from .runner import Runtime
 
     scripts: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="cmsm-facts-") as work:
@@ -83,7 +83,7 @@ def host_facts(
 
 def host_facts_path() -> str:
     """Where this machine's facts are kept: ``$CMSM_HOME/facts/<host name>.json``."""
-    from .repos import cmsm_home
+    from ..index.repos import cmsm_home
 
     return os.path.join(cmsm_home(), "facts", f"{os.uname().nodename or 'localhost'}.json")
 

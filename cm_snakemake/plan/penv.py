@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .meta import EnvValue
+from ..meta.model import EnvValue
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -3,7 +3,7 @@
 YAML 1.1 turns ``yes``/``off`` into booleans, ``20.10`` into the float ``20.1`` and a
 digit-only uid into an integer. CM then stringifies these values, so ``off`` reaches a shell
 script as ``False`` and version ``20.10`` as ``20.1``. We read every *plain* YAML scalar as the
-text its author wrote; the typed layer (:mod:`cm_snakemake.meta`) converts the fields that are
+text its author wrote; the typed layer (:mod:`cm_snakemake.meta.model`) converts the fields that are
 booleans or numbers. Quoting a value or not therefore never changes its meaning.
 
 Mappings are returned as :class:`KeyedDict`, a ``dict`` that also knows the line of each key,
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
-from ._keyed import KeyedDict
-from .errors import MetaError, Where
+from ..errors import MetaError, Where
+from .keyed import KeyedDict
 
 if TYPE_CHECKING:
     from pathlib import Path

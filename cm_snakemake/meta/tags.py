@@ -8,8 +8,8 @@
 
 from __future__ import annotations
 
-from ._record import Record
-from .errors import TagConflict
+from .._util.record import Record
+from ..errors import TagConflict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ExternalLinkRefused
+from ..errors import ExternalLinkRefused
 
 __all__ = [
     "ENV_VAR",

@@ -18,7 +18,7 @@
 # Detection scripts run in the controller (localrule) unless the config (or a profile's
 # `config:` entry) sets cm_localrules=false.
 
-from cm_snakemake.snake import cm as _cm
+from cm_snakemake.compile.workflow import cm as _cm
 from snakemake.logging import logger as _cm_logger
 
 # After a controller killed in this directory: its stale lock goes, and the CM results its

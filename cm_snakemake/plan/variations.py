@@ -13,9 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._frozen import FrozenMap
-from .errors import CMSnakemakeError
-from .meta import DepSpec, Patch, ScriptMeta, Variation
+from .._util.frozen import FrozenMap
+from ..errors import CMSnakemakeError
+from ..meta.model import DepSpec, Patch, ScriptMeta, Variation
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

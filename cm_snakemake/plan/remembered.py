@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import os
 
-from ._snapshot import file_signature, load_snapshot, save_snapshot
-from .links import allowed_by_env
-from .secretenv import conceal
+from .._util.secretenv import conceal
+from .._util.snapshot import file_signature, load_snapshot, save_snapshot
+from ..index.links import allowed_by_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .repos import Repository
+    from ..index.repos import Repository
 
 __all__ = ["Remembered", "remember", "request_key", "resolve"]
 
@@ -59,7 +59,7 @@ def _canonical(value: Any) -> Any:
 
 
 def _checks(script_dirs: list[str], repos: list[Repository]) -> tuple[Any, ...]:
-    from .scan import folder_signature
+    from ..index.scan import folder_signature
 
     checks: list[Any] = []
     for repo in repos:

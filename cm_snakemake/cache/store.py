@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import CMSnakemakeError
-from .repos import cmsm_home
+from ..errors import CMSnakemakeError
+from ..index.repos import cmsm_home
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
