@@ -42,6 +42,7 @@ _META_FILES = {Dialect.CM: ("_cm.yaml", "_cm.json"), Dialect.MLC: ("meta.yaml",)
 _BUILDER_MODULES = (
     "index/scripts.py",
     "meta/model.py",
+    "meta/build.py",
     "meta/metafile.py",
     "meta/keyed.py",
     "_util/frozen.py",
@@ -148,8 +149,9 @@ def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
     import pickle
     from pathlib import Path
 
+    from ..meta.build import build_script_meta
     from ..meta.metafile import load_meta_files
-    from ..meta.model import MetaWarning, build_script_meta
+    from ..meta.model import MetaWarning
 
     files = [Path(script_dir, name) for name, *_ in sig]
     dialect = Dialect.MLC if sig[0][0] == "meta.yaml" else Dialect.CM

@@ -15,17 +15,20 @@ value the answer is :data:`Tri.UNKNOWN`, and the dependency is left for run time
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .._util.frozen import EMPTY, FrozenMap
 from .penv import PEnv, Unknown
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
-    from ..meta.model import DepSpec
+    from ..meta.model import Conditions, DepSpec
 
-__all__ = ["Tri", "dep_enabled", "key_matches"]
+__all__ = ["EnvCondition", "Tri", "dep_enabled", "key_matches"]
 
 _TRUE = {"yes", "on", "true", "1"}
 _FALSE = {"no", "off", "false", "0"}
@@ -101,17 +104,56 @@ def _over(
     return [key_matches(env.get(k), v, any_form=any_form, mlc=mlc) for k, v in cond.items()]
 
 
+@dataclass(frozen=True, slots=True)
+class EnvCondition:
+    """The four condition forms of one dependency, ``update_meta_if_env`` item or patch."""
+
+    enable_if_env: Conditions = EMPTY
+    enable_if_any_env: Conditions = EMPTY
+    skip_if_env: Conditions = EMPTY
+    skip_if_any_env: Conditions = EMPTY
+
+    @classmethod
+    def of(cls, dep: DepSpec) -> EnvCondition:
+        return cls(dep.enable_if_env, dep.enable_if_any_env, dep.skip_if_env, dep.skip_if_any_env)
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> EnvCondition:
+        """The conditions of a raw mapping (other keys ignored), values read as meta does."""
+
+        def read(key: str) -> Conditions:
+            given = raw.get(key)
+            if not isinstance(given, Mapping):
+                return EMPTY
+            result = {}
+            for name, value in given.items():
+                values = value if isinstance(value, list | tuple) else [value]
+                result[str(name)] = tuple("" if v is None else str(v) for v in values)
+            return FrozenMap(result)
+
+        return cls(
+            read("enable_if_env"),
+            read("enable_if_any_env"),
+            read("skip_if_env"),
+            read("skip_if_any_env"),
+        )
+
+    def holds(self, env: PEnv, *, mlc: bool = False) -> Tri:
+        """Every enable passes and no skip fires."""
+        checks: list[Tri] = []
+        if self.enable_if_env:
+            checks.append(_all(_over(self.enable_if_env, env, any_form=False, mlc=mlc)))
+        if self.enable_if_any_env:
+            checks.append(_any(_over(self.enable_if_any_env, env, any_form=True, mlc=mlc)))
+        if self.skip_if_env:
+            checks.append(~_all(_over(self.skip_if_env, env, any_form=False, mlc=mlc)))
+        if self.skip_if_any_env:
+            checks.append(~_any(_over(self.skip_if_any_env, env, any_form=True, mlc=mlc)))
+        return _all(checks)
+
+
 def dep_enabled(dep: DepSpec, env: PEnv, *, fake_run: bool = False, mlc: bool = False) -> Tri:
     """Whether ``dep`` runs against ``env``: every enable passes and no skip fires."""
     if dep.skip_if_fake_run and fake_run:
         return Tri.FALSE
-    checks: list[Tri] = []
-    if dep.enable_if_env:
-        checks.append(_all(_over(dep.enable_if_env, env, any_form=False, mlc=mlc)))
-    if dep.enable_if_any_env:
-        checks.append(_any(_over(dep.enable_if_any_env, env, any_form=True, mlc=mlc)))
-    if dep.skip_if_env:
-        checks.append(~_all(_over(dep.skip_if_env, env, any_form=False, mlc=mlc)))
-    if dep.skip_if_any_env:
-        checks.append(~_any(_over(dep.skip_if_any_env, env, any_form=True, mlc=mlc)))
-    return _all(checks)
+    return EnvCondition.of(dep).holds(env, mlc=mlc)

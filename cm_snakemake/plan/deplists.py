@@ -1,14 +1,16 @@
-"""Operations on dependency lists: CM's ``append_deps`` and ``add_deps`` patches (§2.4.2)."""
+"""Operations on dependency lists: CM's ``append_deps`` and ``add_deps`` patches
+(docs/cm-behaviour.md §3.7)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._util.frozen import thaw
-from ..meta.model import DepSpec, dep_from_raw, dep_to_raw
+from ..meta.build import dep_from_raw
+from ..meta.model import DepSpec, dep_to_raw
 from ..meta.tags import split_tags
-from .conditions import Tri, dep_enabled
+from .conditions import EnvCondition, Tri
+from .merge import merge_dicts
 from .penv import PEnv, Unknown, expand
 
 __all__ = ["append_deps", "patch_deps"]
@@ -33,17 +35,6 @@ def append_deps(current: Sequence[DepSpec], added: Sequence[DepSpec]) -> tuple[D
         else:
             result.append(dep)
     return tuple(result)
-
-
-def _merge(into: dict[str, Any], patch: Mapping[str, Any]) -> None:
-    for key, value in patch.items():
-        old = into.get(key)
-        if isinstance(old, dict) and isinstance(value, Mapping):
-            _merge(old, value)
-        elif isinstance(old, list) and isinstance(value, list | tuple):
-            old.extend(v for v in value)
-        else:
-            into[key] = thaw(value)
 
 
 def _expand_patch(patch: Any, env: PEnv) -> Any:
@@ -73,7 +64,7 @@ def patch_dep(dep: DepSpec, patch: Mapping[str, Any], env: PEnv) -> DepSpec:
             new = [t for t in split_tags(str(value)) if t not in have and "<<<" not in t]
             raw["tags"] = ",".join([*have, *new])
         else:
-            _merge(raw, {key: value})
+            merge_dicts(raw, {key: value}, append_lists=True)
     return dep_from_raw(raw)
 
 
@@ -91,10 +82,7 @@ def patch_deps(
         if not isinstance(patch, Mapping):
             continue
         if any(c in patch for c in _CONDITION_KEYS):
-            cond = dep_from_raw(
-                {"tags": "x", **{c: patch[c] for c in _CONDITION_KEYS if c in patch}}
-            )
-            if dep_enabled(cond, env) is Tri.FALSE:
+            if EnvCondition.from_raw(patch).holds(env) is Tri.FALSE:
                 continue
         found = False
         for deps in result.values():

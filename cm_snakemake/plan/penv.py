@@ -19,14 +19,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..meta.model import EnvValue
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["PEnv", "PValue", "Unknown", "expand"]
+__all__ = ["PEnv", "PValue", "Unknown", "expand", "live_env", "plain_env"]
 
 _PLACEHOLDER = re.compile(r"<<<([^<>]+)>>>")
 
@@ -158,3 +158,21 @@ def expand(text: str, env: PEnv) -> str | Unknown:
 
     result = _PLACEHOLDER.sub(sub, text)
     return unknown if unknown is not None else result
+
+
+def live_env(values: Mapping[str, Any]) -> PEnv:
+    """A run-time env (every value known) as a planning env, to decide with the planner's
+    rules: list values as tuples, other values as text."""
+    return PEnv(
+        {
+            k: tuple(str(x) for x in v)
+            if isinstance(v, list | tuple)
+            else ("" if v is None else v if isinstance(v, str) else str(v))
+            for k, v in values.items()
+        }
+    )
+
+
+def plain_env(env: PEnv) -> dict[str, Any]:
+    """The known values of ``env`` as a run-time env: list values as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in env.known().items()}

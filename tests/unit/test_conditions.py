@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cm_snakemake.meta.model import dep_from_raw
+from cm_snakemake.meta.build import dep_from_raw
 from cm_snakemake.plan.conditions import Tri, dep_enabled, key_matches
 from cm_snakemake.plan.penv import PEnv, Unknown
 

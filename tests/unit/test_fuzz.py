@@ -28,9 +28,10 @@ from hypothesis import strategies as st
 from cm_snakemake.cli.grammar import Args, parse_args
 from cm_snakemake.cli.main import main
 from cm_snakemake.errors import CMSnakemakeError, MetaError, ScriptFailed, UsageError, Where
+from cm_snakemake.meta.build import build_script_meta
 from cm_snakemake.meta.keyed import KeyedDict
 from cm_snakemake.meta.metafile import load_meta_files, load_yaml_text
-from cm_snakemake.meta.model import DEP_LISTS, Dialect, ScriptMeta, build_script_meta, to_jsonable
+from cm_snakemake.meta.model import DEP_LISTS, Dialect, ScriptMeta, to_jsonable
 from cm_snakemake.plan.variations import VariationError, applied_metas, resolve_variations
 from cm_snakemake.runtime.native import read_env_out, read_run_state
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cm_snakemake.errors import MetaError
+from cm_snakemake.meta.build import build_script_meta
 from cm_snakemake.meta.metafile import load_yaml_text
-from cm_snakemake.meta.model import Dialect, ScriptMeta, build_script_meta
+from cm_snakemake.meta.model import Dialect, ScriptMeta
 
 
 def build(text: str, dialect: Dialect = Dialect.CM) -> tuple[ScriptMeta, list[str]]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cm_snakemake.meta.build import build_script_meta
 from cm_snakemake.meta.metafile import load_yaml_text
-from cm_snakemake.meta.model import Dialect, ScriptMeta, build_script_meta
+from cm_snakemake.meta.model import Dialect, ScriptMeta
 from cm_snakemake.plan.variations import VariationError, applied_metas, resolve_variations
 
 PROBE = """
