@@ -46,7 +46,10 @@ class Remembered:
 
 def request_key(request: str, artifact: str | None, inputs: Any, facts_file: str | None) -> str:
     """Identify a request: its text, its inputs and the facts it is planned with."""
-    facts = repr(file_signature(*os.path.split(facts_file))) if facts_file else "none"
+    facts = "none"
+    if facts_file:  # the file's own signature: an edit in place makes another request
+        folder, name = os.path.split(facts_file)
+        facts = repr(file_signature(folder, (name,)))
     return repr((request, artifact, _canonical(conceal(inputs)), facts, allowed_by_env()))
 
 

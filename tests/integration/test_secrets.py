@@ -1,7 +1,7 @@
-"""Secrets (``*_TOKEN``, ``*_PASSWORD``, ``*_SECRET``, ``GH_TOKEN``) reach the scripts that
-need them and are never written to cache records, provenance, result files, plan files,
-wrappers, logs or the command's output: through ``run``, ``run --jobs`` (Snakemake) and a
-Snakefile's ``cm.target(..., env=...)``."""
+"""Secrets (``*_TOKEN``, ``*_PASSWORD``, ``*_SECRET``, ``GH_TOKEN``, and every other family of
+secret names in ``secretenv.py``) reach the scripts that need them and are never written to
+cache records, provenance, result files, plan files, wrappers, logs or the command's output:
+through ``run``, ``run --jobs`` (Snakemake) and a Snakefile's ``cm.target(..., env=...)``."""
 
 from __future__ import annotations
 
@@ -130,3 +130,44 @@ def test_a_job_without_the_secret_says_which_one(secrets_repo: Path, tmp_path: P
     assert code != 0
     assert "the secret CM_GH_TOKEN is not set in this job's environment" in err
     assert "export CM_GH_TOKEN" in err
+
+
+# One key of each family of secret names beyond *_TOKEN / *_PASSWORD (see secretenv.py), and
+# lookalikes that are not secrets.
+FAMILY_KEYS = ("AWS_SECRET_ACCESS_KEY", "CM_SSH_PRIVATE_KEY", "CM_REGISTRY_CREDENTIALS",
+               "CM_DB_PASS", "CM_GITHUB_PAT", "MYSQL_PWD", "CM_OPENAI_APIKEY",
+               "CI_JOB_JWT")  # fmt: skip
+LOOKALIKES = {"CM_BYPASS_CACHE": "yes", "CM_DOCKER_PASS_USER_ID": "1000",
+              "CM_SSH_KEY_PATH": "/keys/id", "CM_TOKENIZER": "bpe"}  # fmt: skip
+
+
+def test_every_family_of_secret_names_stays_out_of_records(
+    make_repo: RepoMaker, tmp_path: Path
+) -> None:
+    """``run`` with such keys in ``--env``: the script gets every value; its cache record,
+    result and output name the keys and hold none of the values; lookalikes are kept."""
+    values = {k: f"v4lue-{k.lower()}-{os.getpid()}" for k in FAMILY_KEYS}
+    check = "".join(f'test -n "${k}" || {{ echo "no {k}" >&2; exit 3; }}\n' for k in values)
+    meta = ("alias: keeps-all\nuid: '00000000000000e3'\ntags: [keeps,all]\n"
+            "automation_alias: script\ncache: true\n"
+            "new_env_keys: [CM_*, AWS_*, MYSQL_*, CI_*]\n")  # fmt: skip
+    root = make_repo("families", {"keeps-all": meta}, files={
+        "keeps-all/run.sh": check + 'echo "CM_SAW_ALL=yes" >> tmp-run-env.out\n'})  # fmt: skip
+    assert cli("repo", "add", str(root))[0] == 0
+    args = ["keeps all", *(f"--env.{k}={v}" for k, v in {**values, **LOOKALIKES}.items())]
+    outputs = []
+    for extra in (["--json"], []):
+        code, out, err = cli("run", *args, *extra)
+        assert code == 0, err
+        outputs += [out, err]
+    result = json.loads(outputs[0])
+    assert result["new_env"]["CM_SAW_ALL"] == "yes"
+    assert result["secret_keys"] == sorted(FAMILY_KEYS)
+    assert {k: result["new_env"].get(k) for k in LOOKALIKES} == LOOKALIKES
+    (record,) = (Path(os.environ["CMSM_HOME"]) / "cache" / "keeps-all").glob("*/cmsm-result.json")
+    assert json.loads(record.read_text())["secret_keys"] == sorted(FAMILY_KEYS)
+    found = [f"{path}: {k}" for path in tmp_path.rglob("*") if path.is_file()
+             and not path.is_symlink() for k, v in values.items() if v.encode() in
+             path.read_bytes()]  # fmt: skip
+    found += [f"output: {k}" for text in outputs for k, v in values.items() if v in text]
+    assert found == []
