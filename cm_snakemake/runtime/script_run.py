@@ -85,6 +85,7 @@ class ScriptRun:
         self.planned: list[StaticDep | ResidualDep] = list(planned)
         self.version = ""
         self.extra_cache_tags: list[str] = []
+        self._nested_error: CMSnakemakeError | None = None  # of a hook's nested run
 
     # -- the i dict and the live meta -------------------------------------------------------
 
@@ -180,7 +181,13 @@ class ScriptRun:
     def _hook(self, name: str) -> dict[str, Any]:
         assert self.customize is not None
         self.runtime.reporter.stage(self.meta.alias, name)
-        result = hooks.call_hook(self.customize, name, self._hook_input(), self.name)
+        self._nested_error = None
+        try:
+            result = hooks.call_hook(self.customize, name, self._hook_input(), self.name)
+        except ScriptFailed as exc:
+            if self._nested_error is not None and exc.__cause__ is None:
+                raise exc from self._nested_error  # the nested run's own error stays reachable
+            raise
         self._sync_lists()
         if result.get("version"):
             self.version = str(result["version"])
@@ -347,6 +354,7 @@ class ScriptRun:
         try:
             result = self.runtime.run_call(call, state=state, cwd=self.cwd)  # type: ignore[arg-type]
         except CMSnakemakeError as exc:  # CM's hooks expect a return code, not an exception
+            self._nested_error = exc
             return {"return": exc.exit_code or 1, "error": exc.render()}
         if isinstance(env, dict):
             _merge_into(env, result.new_env)
