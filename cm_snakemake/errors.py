@@ -92,12 +92,14 @@ class ExternalLinkRefused(RepoError):
     """A path in a script repository is a link that leads outside the repository."""
 
     def __init__(self, link: str, target: str, *, root: str, script: str | None = None) -> None:
+        from ._util.settings import name_of
+
         who = f"script '{script}': " if script else ""
         super().__init__(
             f"{who}{link} is a link to {target}, outside the repository {root}; it is not followed",
             hint="If you trust the repository, register it with 'cm-snakemake repo add "
-            f"{root} --allow-external-links', or set CMSM_ALLOW_EXTERNAL_LINKS=1 to follow "
-            "such links in every repository.",
+            f"{root} --allow-external-links', or set {name_of('allow_external_links')}=1 to "
+            "follow such links in every repository.",
         )
         self.link = link
         self.target = target

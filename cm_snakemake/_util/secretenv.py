@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 
 from ..errors import CMSnakemakeError
+from .settings import secret_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def given(inputs: Any) -> dict[str, str]:
             for k, v in value.items():
                 if is_secret(k) and isinstance(v, str) and v:
                     found[k] = v
-                    found[f"CMSM_SECRET_{digest(v)}"] = v
+                    found[secret_name(digest(v))] = v
                 else:
                     walk(v)
 
@@ -251,7 +252,7 @@ def reveal(value: Any, environ: Any = None) -> Any:
             if isinstance(v, dict) and set(v) == {MARK}:
                 found = source.get(k)
                 if found is None or digest(found) != v[MARK]:
-                    found = source.get(f"CMSM_SECRET_{v[MARK]}", found)
+                    found = source.get(secret_name(v[MARK]), found)
                 if found is None or digest(found) != v[MARK]:
                     state = "is not set" if found is None else "differs from the planned one"
                     raise CMSnakemakeError(

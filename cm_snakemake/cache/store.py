@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._util.settings import settings
 from ..errors import CMSnakemakeError
-from ..index.repos import cmsm_home
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -88,7 +88,7 @@ def _relocate(value: Any, old: str, new: str) -> Any:
 def _group_shared() -> bool:
     """A team cache: ``CMSM_CACHE_GROUP_WRITABLE=1`` makes entries writable by the group
     (folders also setgid, so that new files keep the folder's group)."""
-    return os.environ.get("CMSM_CACHE_GROUP_WRITABLE", "") in ("1", "yes", "true", "on")
+    return settings.cache_group_writable
 
 
 def _safe_mode(mode: int, is_dir: bool) -> int:
@@ -157,8 +157,7 @@ class CacheStore:
     """Cache entries under one root folder."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        env = os.environ.get("CMSM_CACHE")
-        chosen = os.fspath(root) if root is not None else env or os.path.join(cmsm_home(), "cache")
+        chosen = os.fspath(root) if root is not None else settings.cache
         self.root = os.path.abspath(chosen)
 
     def entry_path(self, alias: str, key: str) -> str:

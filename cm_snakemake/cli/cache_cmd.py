@@ -9,19 +9,38 @@ import time
 from ..cache.store import CacheEntry, CacheStore
 from ..errors import EXIT_OK, UsageError
 from ..meta.tags import split_tags
-from .main import Command, Context
+from .options import BOOL, NUMBER, PATH, TEXT, Command, Flag, Group, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .grammar import Args
+    from .main import Context
 
 __all__ = ["CACHE"]
 
 
-def _selected(store: CacheStore, args: Args) -> list[CacheEntry]:
+class _CacheOptions(Options):
+    cache_dir = Flag(PATH, None, "use another cache root", metavar="DIR")
+
+
+class _Selecting(_CacheOptions):
+    tags = Flag(TEXT, None, "entries of these scripts (aliases) or variations (_v)",
+                metavar="ALIAS,_VARIATION")  # fmt: skip
+
+
+class _ListOptions(_Selecting):
+    json = Flag(BOOL, False, "print the entries as JSON")
+
+
+class _GcOptions(_CacheOptions):
+    older_than = Flag(NUMBER, 30.0, "remove entries not used for this many days",
+                      metavar="DAYS")  # fmt: skip
+    dry_run = Flag(BOOL, False, "only say what would be removed")
+
+
+def _selected(store: CacheStore, options: _Selecting) -> list[CacheEntry]:
     """Entries named by KEY (a prefix is enough) or by --tags (aliases or variations)."""
-    tags = split_tags(args.take_str("tags") or "")
-    keys = list(args.positional)
+    tags = split_tags(options.tags or "")
+    keys = list(options.positional)
     found = []
     for entry in store.entries():
         if keys and not any(entry.key.startswith(k) for k in keys):
@@ -35,11 +54,10 @@ def _selected(store: CacheStore, args: Args) -> list[CacheEntry]:
     return found
 
 
-def _list(args: Args, ctx: Context, store: CacheStore) -> int:
-    as_json = args.take_bool("json")
-    entries = _selected(store, args)
-    args.check_consumed()
-    if as_json:
+def _list(options: _ListOptions, ctx: Context) -> int:
+    store = CacheStore(options.cache_dir)
+    entries = _selected(store, options)
+    if options.json:
         rows = [{"alias": e.alias, "key": e.key, "path": e.path, **e.result} for e in entries]
         print(json.dumps(rows, indent=1, default=str), file=ctx.out)
         return EXIT_OK
@@ -52,9 +70,8 @@ def _list(args: Args, ctx: Context, store: CacheStore) -> int:
     return EXIT_OK
 
 
-def _show(args: Args, ctx: Context, store: CacheStore) -> int:
-    entries = _selected(store, args)
-    args.check_consumed()
+def _show(options: _Selecting, ctx: Context) -> int:
+    entries = _selected(CacheStore(options.cache_dir), options)
     if len(entries) != 1:
         raise UsageError(
             f"'cache show' needs exactly one entry; {len(entries)} match",
@@ -65,11 +82,11 @@ def _show(args: Args, ctx: Context, store: CacheStore) -> int:
     return EXIT_OK
 
 
-def _rm(args: Args, ctx: Context, store: CacheStore) -> int:
-    if not args.positional and not args.flags.get("tags"):
-        raise UsageError("cache rm needs a KEY or --tags=...", hint=CACHE.usage)
-    entries = _selected(store, args)
-    args.check_consumed()
+def _rm(options: _Selecting, ctx: Context) -> int:
+    if not options.positional and not options.tags:
+        raise UsageError("cache rm needs a KEY or --tags=...", hint=CACHE.help_for(["rm"]))
+    store = CacheStore(options.cache_dir)
+    entries = _selected(store, options)
     for entry in entries:
         store.remove(entry)
         print(f"removed {entry.path}", file=ctx.out)
@@ -78,14 +95,13 @@ def _rm(args: Args, ctx: Context, store: CacheStore) -> int:
     return EXIT_OK
 
 
-def _gc(args: Args, ctx: Context, store: CacheStore) -> int:
-    days = args.take_str("older_than") or "30"
-    dry_run = args.take_bool("dry_run")
-    args.check_consumed()
-    try:
-        limit = time.time() - float(days) * 86400
-    except ValueError:
-        raise UsageError(f"--older-than expects a number of days, not '{days}'") from None
+def _gc(options: _GcOptions, ctx: Context) -> int:
+    if options.positional:
+        raise UsageError(f"cache gc takes no KEY ('{options.positional[0]}')",
+                         hint=CACHE.help_for(["gc"]))  # fmt: skip
+    store = CacheStore(options.cache_dir)
+    dry_run = options.dry_run
+    limit = time.time() - options.older_than * 86400
     victims = [e for e in store.entries() if store.last_used(e) < limit]
     for entry in victims:
         print(f"{'would remove' if dry_run else 'removed'} {entry.path} "
@@ -104,32 +120,20 @@ def _gc(args: Args, ctx: Context, store: CacheStore) -> int:
     return EXIT_OK
 
 
-_ACTIONS = {"list": _list, "show": _show, "rm": _rm, "gc": _gc}
-
-
-def _cache(args: Args, ctx: Context) -> int:
-    if not args.positional or args.positional[0] not in _ACTIONS:
-        raise UsageError("cache needs an action: list, show, rm or gc", hint=CACHE.usage)
-    action = _ACTIONS[args.positional.pop(0)]
-    store = CacheStore(args.take_str("cache_dir"))
-    return action(args, ctx, store)
-
-
-CACHE = Command(
-    _cache,
-    """usage: cm-snakemake cache list [KEY ...] [--tags=ALIAS,_VARIATION] [--json]
-       cm-snakemake cache show KEY
-       cm-snakemake cache rm KEY ... | --tags=...
-       cm-snakemake cache gc [--older-than=DAYS] [--dry-run]
-
-The cache store holds one folder per cached script run, named by the content key of its
-plan node: <root>/<alias>/<key>/ (root: $CMSM_CACHE, default $CMSM_HOME/cache).
-
-  list             complete entries (key prefix, script, variations, version), then
-                   folders of builds that did not finish
-  show KEY         an entry's exports and record (a unique key prefix is enough)
-  rm KEY|--tags=   remove entries
-  gc               remove entries not used for DAYS (default 30) and leftovers of builds
-                   that did not finish; --dry-run only says what it would remove
-  --cache-dir=DIR  use another cache root""",
-)
+CACHE = Group(
+    "cache",
+    about="""The cache store holds one folder per cached script run, named by the content key of
+its plan node: <root>/<alias>/<key>/ (root: $CMSM_CACHE, default $CMSM_HOME/cache).""",
+    actions=[
+        Command("cache list", _list, _ListOptions, synopsis="[KEY ...]",
+                about="complete entries (key prefix, script, variations, version), then "
+                "folders of builds that did not finish"),
+        Command("cache show", _show, _Selecting, synopsis="KEY",
+                about="an entry's exports and record (a unique key prefix is enough)"),
+        Command("cache rm", _rm, _Selecting, synopsis="KEY ... | --tags=ALIAS,_VARIATION",
+                about="remove entries"),
+        Command("cache gc", _gc, _GcOptions,
+                about="remove entries not used for DAYS and leftovers of builds that did not "
+                "finish; --dry-run only says what it would remove"),
+    ],
+)  # fmt: skip

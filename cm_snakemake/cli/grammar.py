@@ -1,4 +1,4 @@
-"""CM's command-line grammar (cm-semantics §1.3), with a record of which flags were used.
+"""CM's command-line grammar (docs/cm-behaviour.md §2.2), with a record of which flags were used.
 
 * ``--key=value`` gives the string ``value``; ``--key`` gives True; ``--key-`` gives False;
   ``-`` in the first part of a key becomes ``_``.
@@ -11,8 +11,13 @@
   except the file name of ``@file``: it would reach scripts, files and output it cannot be
   written to.
 
-Commands take the flags they understand with :meth:`Args.take`; :meth:`Args.check_consumed`
-then reports any flag nothing used, with a "did you mean" for misspellings.
+A bare ``--key`` is true, so ``--jobs 2`` is ``--jobs`` (true) and a separate word ``2``, as
+in CM; :attr:`Args.followers` remembers such words, so that a flag that needs a value can say
+``write --jobs=2``.
+
+Commands read their flags through a table (:mod:`cm_snakemake.cli.options`), which takes them
+with :meth:`Args.take`; :meth:`Args.check_consumed` reports any flag nothing used, with a
+"did you mean" for misspellings.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Any
 
-__all__ = ["Args", "parse_args"]
+__all__ = ["Args", "parse_args", "unknown_flags"]
 
 _MAX_KEY_PARTS = 64  # as deep as a meta file may nest (metafile.MAX_DEPTH)
 
@@ -37,6 +42,8 @@ class Args:
         self.flags: dict[str, Any] = {}
         self.rest: list[str] = []
         self.used: set[str] = set()
+        # a bare --key (dotted as written) -> the positional word right after it
+        self.followers: dict[str, str] = {}
 
     def take(self, key: str, default: Any = None) -> Any:
         """Return flag ``key`` (or ``default``) and mark it as used."""
@@ -44,42 +51,38 @@ class Args:
         return self.flags.get(key, default)
 
     def take_bool(self, key: str) -> bool:
-        value = self.take(key, False)
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in {"yes", "true", "on", "1"}:
-            return True
-        if text in {"no", "false", "off", "0", ""}:
-            return False
-        raise UsageError(f"--{key} expects yes or no, not '{value}'")
+        """Flag ``key`` as yes/no (the rule of every yes/no flag: :data:`options.BOOL`)."""
+        from .options import BOOL, Flag
+
+        return Flag(BOOL, False, "").named(key).read(self)
 
     def take_str(self, key: str) -> str | None:
-        value = self.take(key)
-        if value is None:
-            return None
-        if isinstance(value, list):
-            return ",".join(map(str, value))
-        if isinstance(value, bool | dict):
-            raise UsageError(f"--{key} needs a value: --{key}=...")
-        return str(value)
+        """Flag ``key`` as text, or None (the rule of every text flag: :data:`options.TEXT`)."""
+        from .options import TEXT, Flag
+
+        return Flag(TEXT, None, "").named(key).read(self)
 
     def check_consumed(self, known: Iterable[str] = ()) -> None:
         """Raise :class:`UsageError` for flags that no part of the command used."""
         known = set(known) | self.used
         unknown = [k for k in self.flags if k not in known]
-        if not unknown:
-            return
-        import difflib
+        if unknown:
+            raise unknown_flags(unknown, known)
 
-        lines = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
-            lines.append(f"--{key}" + (f" (did you mean --{close[0]}?)" if close else ""))
-        raise UsageError(
-            "unknown flag" + ("s: " if len(lines) > 1 else ": ") + ", ".join(lines),
-            hint="Nothing in this command reads it. Run the command with --help to see its flags.",
-        )
+
+def unknown_flags(unknown: Iterable[str], known: Iterable[str]) -> UsageError:
+    """The error for flags nothing reads, each with a "did you mean" among ``known``."""
+    import difflib
+
+    candidates = sorted(known)
+    lines = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.7)
+        lines.append(f"--{key}" + (f" (did you mean --{close[0]}?)" if close else ""))
+    return UsageError(
+        "unknown flag" + ("s: " if len(lines) > 1 else ": ") + ", ".join(lines),
+        hint="Nothing in this command reads it. Run the command with --help to see its flags.",
+    )
 
 
 def _set_nested(flags: dict[str, Any], path: Sequence[str], value: Any, arg: str) -> None:
@@ -93,6 +96,7 @@ def _set_nested(flags: dict[str, Any], path: Sequence[str], value: Any, arg: str
 
 
 def _parse_flag(arg: str) -> tuple[list[str], Any]:
+    """``--key...`` as its key path and value (the key's first part with ``_`` for ``-``)."""
     body = arg[2:]
     if "=" in body:
         key, value_text = body.split("=", 1)
@@ -150,6 +154,7 @@ def parse_args(argv: Sequence[str]) -> Args:
     """Parse ``argv`` (without the program name) with CM's grammar."""
     args = Args()
     items = list(argv)
+    bare = None  # the key of a bare --key just before, which a word may follow
     for i, arg in enumerate(items):
         if arg == "--":
             args.rest = items[i + 1 :]
@@ -164,6 +169,8 @@ def parse_args(argv: Sequence[str]) -> Args:
         elif arg.startswith("--"):
             path, value = _parse_flag(arg)
             _set_nested(args.flags, path, value, arg)
+            bare = ".".join(path) if value is True else None
+            continue
         elif arg in ("-h", "-?"):
             args.flags["help"] = True
         elif arg.startswith("-") and len(arg) > 1 and not arg[1:2].isdigit():
@@ -172,4 +179,7 @@ def parse_args(argv: Sequence[str]) -> Args:
             )
         else:
             args.positional.append(arg)
+            if bare is not None:
+                args.followers.setdefault(bare, arg)
+        bare = None
     return args

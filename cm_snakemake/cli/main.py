@@ -11,15 +11,19 @@ import sys
 
 from .. import __version__
 from .._util.reporting import ConsoleReporter
+from .._util.settings import settings
 from ..errors import EXIT_OK, EXIT_USER_ERROR, CMSnakemakeError, UsageError
 from .grammar import Args, parse_args
+from .options import BOOL, Flag, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from typing import TextIO
+    from collections.abc import Sequence
+    from typing import Any, TextIO
 
-__all__ = ["Command", "Context", "main"]
+    from .options import Command, Group
+
+__all__ = ["Context", "main"]
 
 
 class Context:
@@ -33,14 +37,18 @@ class Context:
         self.reporter = reporter
 
 
-class Command:
-    """A sub-command: its function and full help text."""
+class EveryCommand(Options):
+    """The flags every command has, read before the command's own."""
 
-    __slots__ = ("run", "usage")
+    help = Flag(BOOL, False, "print the command's usage and flags")
+    verbose = Flag(BOOL, False, "also print notes (choices made, facts collected, ...)",
+                   aliases=("v",))  # fmt: skip
 
-    def __init__(self, run: Callable[[Args, Context], int], usage: str) -> None:
-        self.run = run
-        self.usage = usage
+
+class NoCommand(EveryCommand):
+    """``cm-snakemake [--help | --version]``."""
+
+    version = Flag(BOOL, False, "print the version of cm-snakemake")
 
 
 # name -> (module, attribute, summary). Modules are imported only when their command runs,
@@ -60,9 +68,10 @@ _COMMANDS = {
 }
 
 
-def _command(name: str) -> Command:
+def _command(name: str) -> Command[Any] | Group:
     module, attr, _ = _COMMANDS[name]
-    command: Command = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+    command: Command[Any] | Group = getattr(importlib.import_module(f"{__package__}.{module}"),
+                                            attr)  # fmt: skip
     return command
 
 
@@ -77,10 +86,27 @@ def _main_help() -> str:
         "",
         "Flags follow CM's grammar: --key=value, --key, --key-, --env.KEY=V,",
         "--adr.NAME.version_min=3.9, --key,=a,b and @input.json / @input.yaml.",
+        "Yes/no flags: --flag or --flag=yes, --flag- or --flag=no. A flag's value goes in",
+        "the same word: --jobs=2 (--jobs 2 is an error).",
         "Run 'cm-snakemake <command> --help' for a command's flags.",
         "Exit codes: 0 success, 1 user error, 2 script failure.",
     ]
     return "\n".join(lines)
+
+
+def _help(args: Args, out: TextIO) -> int:
+    """``cm-snakemake [--help | --version]`` and ``cm-snakemake help [COMMAND [ACTION]]``."""
+    asked = bool(args.positional)  # "help"
+    words = args.positional[1:]
+    options = NoCommand.parse(args)
+    if options.version and not asked:
+        print(f"cm-snakemake {__version__}", file=out)
+        return EXIT_OK
+    if words and words[0] in _COMMANDS:
+        print(_command(words[0]).help_for(words[1:]), file=out)
+        return EXIT_OK
+    print(_main_help(), file=out)
+    return EXIT_OK if (asked or options.help) else EXIT_USER_ERROR
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
@@ -90,19 +116,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     out = out or sys.stdout
     err = err or sys.stderr
     try:
+        settings.check()  # a bad CMSM_* value is an error now, not in the middle of a run
         args = parse_args(argv)
-        verbose = args.take_bool("verbose") or args.take_bool("v")
-        ctx = Context(out, err, ConsoleReporter(err, verbose=verbose))
-        if args.take_bool("version") and not args.positional:
-            print(f"cm-snakemake {__version__}", file=out)
-            return EXIT_OK
         if not args.positional or args.positional[0] == "help":
-            topic = args.positional[1] if len(args.positional) > 1 else None
-            if topic in _COMMANDS:
-                print(_command(topic).usage, file=out)
-                return EXIT_OK
-            print(_main_help(), file=out)
-            return EXIT_OK if (args.positional or args.take_bool("help")) else EXIT_USER_ERROR
+            return _help(args, out)
+        every = EveryCommand.take(args)
+        ctx = Context(out, err, ConsoleReporter(err, verbose=every.verbose))
         name = args.positional.pop(0)
         if name not in _COMMANDS:
             raise UsageError(
@@ -110,10 +129,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
                 hint="Commands: " + ", ".join(_COMMANDS) + ". Run 'cm-snakemake --help'.",
             )
         command = _command(name)
-        if args.take_bool("help"):
-            print(command.usage, file=out)
+        if every.help:
+            print(command.help_for(args.positional), file=out)
             return EXIT_OK
-        return command.run(args, ctx)
+        return command(args, ctx)
     except CMSnakemakeError as exc:
         print(f"cm-snakemake error: {exc.render()}", file=err)
         return exc.exit_code

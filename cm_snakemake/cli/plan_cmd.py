@@ -6,27 +6,39 @@ import json
 
 from .._util.secretenv import given
 from ..errors import EXIT_OK, UsageError
-from ..index.search import select_script
 from ..plan.model import Plan, PlanNode, StaticDep
 from ..plan.planner import Planner
 from ..plan.provider import IndexProvider
 from ..runtime.facts import collect_facts, host_facts, load_facts, save_facts
-from .main import Command, Context
-from .script_cmd import open_index, request_from
+from .options import BOOL, PATH, Command, Flag, Options
+from .run_cmd import accepted_inputs, report_choice
+from .script_cmd import INPUT_ARGUMENTS, REQUEST_ARGUMENTS, InputOptions, open_index, request_from
+from .streams import json_stdout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .grammar import Args
+    from ..meta.tags import TagQuery
+    from .main import Context
 
-__all__ = ["FACTS", "PLAN", "render_plan"]
+__all__ = ["FACTS", "PLAN", "FactsOptions", "PlanOptions", "render_plan"]
 
-_OWN_FLAGS = {"json", "out", "facts", "no_facts", "tags", "quiet"}
-_ENGINE_INPUTS = {"env", "const", "adr", "add_deps_recursive", "ad", "add_deps", "version",
-                  "version_min", "version_max", "version_max_usable", "skip_cache",
-                  "force_cache", "path", "input", "output", "name", "extra_cache_tags",
-                  "force_new_env_keys"}  # fmt: skip
+
+class PlanOptions(InputOptions):
+    """The flags of ``plan``; any other flag is an input of the script."""
+
+    json = Flag(BOOL, False, "print the plan as JSON")
+    out = Flag(PATH, None, "also write the JSON plan to FILE", metavar="FILE")
+
+
+class FactsOptions(Options):
+    """The flags of ``facts``."""
+
+    out = Flag(PATH, None, "write the facts to FILE instead of printing them", metavar="FILE")
+    refresh = Flag(BOOL, False, "also replace the facts kept for this machine in "
+                   "$CMSM_HOME/facts, which plan and run use when no --facts file is "
+                   "given")  # fmt: skip
 
 
 def _node_line(node: PlanNode) -> str:
@@ -73,34 +85,36 @@ def render_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _facts(args: Args, ctx: Context, provider: IndexProvider) -> dict[str, Any] | None:
-    path = args.take_str("facts")
-    if args.take_bool("no_facts"):
+def _facts(options: PlanOptions, ctx: Context, provider: IndexProvider) -> dict[str, Any] | None:
+    if options.no_facts:
         return None
-    if path:
-        return load_facts(path)
+    if options.facts:
+        return load_facts(options.facts)
     return host_facts(provider.index, ctx.reporter)
 
 
-def _plan(args: Args, ctx: Context) -> int:
-    query, artifact = request_from(args)
+def _plan(options: PlanOptions, ctx: Context) -> int:
+    query, artifact = request_from(options)
     if not str(query) and not artifact:
         raise UsageError("plan needs a request", hint='Example: cm-snakemake plan "get python3"')
-    as_json = args.take_bool("json")
-    out = args.take_str("out")
-    args.take_bool("quiet")
+    if not options.json:
+        return _planned(options, ctx, query, artifact)
+    with json_stdout(ctx) as result_ctx:  # collecting host facts runs scripts
+        return _planned(options, result_ctx, query, artifact)
+
+
+def _planned(options: PlanOptions, ctx: Context, query: TagQuery, artifact: str | None) -> int:
+    as_json = options.json
+    out = options.out
     index = open_index(ctx)
     provider = IndexProvider(index)
-    facts = _facts(args, ctx, provider)
-    meta = index.meta(select_script(index, query, artifact=artifact, reporter=ctx.reporter))
-    accepted = set(meta.input_mapping) | _ENGINE_INPUTS
-    for var in meta.variations.values():
-        accepted |= set(var.input_mapping)
-    args.check_consumed(accepted)
-    inputs = {k: v for k, v in args.flags.items() if k not in _OWN_FLAGS}
+    facts = _facts(options, ctx, provider)
+    inputs = options.inputs
     planner = Planner(provider, facts=(facts or {}).get("scripts"), reporter=ctx.reporter)
     given(inputs)  # secrets the user gave: concealed in the plan's JSON
-    plan = planner.plan(query, inputs, artifact=artifact)
+    plan, start = planner.plan_request(query, inputs, artifact=artifact)
+    options.check_inputs(accepted_inputs(start))
+    report_choice(ctx, query, artifact, plan.node(plan.root))
     index.flush()
     if out or as_json:
         payload = plan.to_json()
@@ -116,10 +130,16 @@ def _plan(args: Args, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _facts_cmd(args: Args, ctx: Context) -> int:
-    out = args.take_str("out")
-    refresh = args.take_bool("refresh")
-    args.check_consumed()
+def _facts_cmd(options: FactsOptions, ctx: Context) -> int:
+    if options.out:
+        return _collected(options, ctx)
+    with json_stdout(ctx) as result_ctx:  # the detection scripts run meanwhile
+        return _collected(options, result_ctx)
+
+
+def _collected(options: FactsOptions, ctx: Context) -> int:
+    out = options.out
+    refresh = options.refresh
     index = open_index(ctx)
     facts = host_facts(index, ctx.reporter, refresh=True) if refresh else collect_facts(index)
     if out:
@@ -131,30 +151,20 @@ def _facts_cmd(args: Args, ctx: Context) -> int:
 
 
 PLAN = Command(
-    _plan,
-    """usage: cm-snakemake plan "TAGS" [--NAME=VALUE ...] [--env.KEY=V] [--adr.NAME.KEY=V]
-                         [--facts=FILE | --no-facts] [--json] [--out=FILE]
-
-Resolve a request the way CM would run it, without running anything, and print the tree:
-each script with its full variation list, versions and whether it is cached; each
+    "plan", _plan, PlanOptions,
+    synopsis='"TAGS" [--NAME=VALUE ...] [--env.KEY=V] [--adr.NAME.KEY=V]',
+    about="""Resolve a request the way CM would run it, without running anything, and print the
+tree: each script with its full variation list, versions and whether it is cached; each
 dependency decided at plan time, or left for run time with the reason.
 
 Host facts (what detect-os and detect-cpu export) are this machine's (collected once, kept in
 $CMSM_HOME/facts) unless --facts gives a file written by 'cm-snakemake facts' on the target
-machine, or --no-facts plans without them.
-
-  --json           print the plan as JSON
-  --out=FILE       also write the JSON plan to FILE
-  --version*, --env.*, --const.*, --adr.*, --ad.* and the script's inputs as with CM""",
-)
+machine, or --no-facts plans without them.""",
+    arguments=(*REQUEST_ARGUMENTS, *INPUT_ARGUMENTS),
+)  # fmt: skip
 
 FACTS = Command(
-    _facts_cmd,
-    """usage: cm-snakemake facts [--out=FILE] [--refresh]
-
-Run the bundled detect-os and detect-cpu here and print (or write) the host facts that
-'cm-snakemake plan --facts=FILE' uses to plan for this kind of machine.
-
-  --refresh        also replace the facts kept for this machine in $CMSM_HOME/facts,
-                   which plan and run use when no --facts file is given""",
-)
+    "facts", _facts_cmd, FactsOptions,
+    about="""Run the bundled detect-os and detect-cpu here and print (or write) the host facts
+that 'cm-snakemake plan --facts=FILE' uses to plan for this kind of machine.""",
+)  # fmt: skip

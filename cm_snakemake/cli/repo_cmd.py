@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
 from ..index.repos import Registry, package_path
 from ..index.scripts import ScriptIndex
-from .main import Command, Context
+from .options import BOOL, TEXT, Command, Flag, Group, Options
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .grammar import Args
+    from .main import Context
 
 __all__ = ["REPO"]
 
 
-def _add(args: Args, ctx: Context, registry: Registry) -> int:
-    package = args.take_str("package")
-    allow_links = args.take_bool("allow_external_links")
-    args.check_consumed()
+class _AddOptions(Options):
+    package = Flag(TEXT, None, "register the repository shipped by the installed Python "
+                   "package NAME (for example cmx4mlops)", metavar="NAME")  # fmt: skip
+    allow_external_links = Flag(BOOL, False, "also follow links in the repository that lead "
+                                "outside it (they are not followed otherwise; "
+                                "CMSM_ALLOW_EXTERNAL_LINKS=1 allows them in every repository); "
+                                "on a registered repository, turns this on")  # fmt: skip
+
+
+class _ListOptions(Options):
+    json = Flag(BOOL, False, "print the repositories as JSON")
+
+
+class _NoOptions(Options):
+    pass
+
+
+def _add(options: _AddOptions, ctx: Context) -> int:
+    registry = Registry()
+    package = options.package
+    allow_links = options.allow_external_links
     if package:
-        if args.positional:
+        if options.positional:
             raise UsageError("give either a path or --package, not both")
         path = package_path(package)
-    elif len(args.positional) == 1:
-        path = args.positional[0]
+    elif len(options.positional) == 1:
+        path = options.positional[0]
     else:
         raise UsageError("repo add needs one path", hint="Example: cm-snakemake repo add ~/my-repo")
     repo = registry.add(path, allow_external_links=allow_links)
@@ -52,11 +69,9 @@ def _add(args: Args, ctx: Context, registry: Registry) -> int:
     return EXIT_OK
 
 
-def _list(args: Args, ctx: Context, registry: Registry) -> int:
-    as_json = args.take_bool("json")
-    args.check_consumed()
-    repos = registry.repositories()
-    if as_json:
+def _list(options: _ListOptions, ctx: Context) -> int:
+    repos = Registry().repositories()
+    if options.json:
         rows = [{**r.to_json(), "dialect": r.dialect.value, "bundled": r.bundled} for r in repos]
         print(json.dumps(rows, indent=1), file=ctx.out)
         return EXIT_OK
@@ -67,20 +82,19 @@ def _list(args: Args, ctx: Context, registry: Registry) -> int:
     return EXIT_OK
 
 
-def _rm(args: Args, ctx: Context, registry: Registry) -> int:
-    args.check_consumed()
-    if len(args.positional) != 1:
+def _rm(options: _NoOptions, ctx: Context) -> int:
+    if len(options.positional) != 1:
         raise UsageError("repo rm needs one alias or path")
-    path = registry.remove(args.positional[0])
+    path = Registry().remove(options.positional[0])
     print(f"unregistered {path}", file=ctx.out)
     return EXIT_OK
 
 
-def _check(args: Args, ctx: Context, registry: Registry) -> int:
-    args.check_consumed()
+def _check(options: _NoOptions, ctx: Context) -> int:
+    registry = Registry()
     repos = registry.repositories()
-    if args.positional:
-        wanted = set(args.positional)
+    if options.positional:
+        wanted = set(options.positional)
         repos = [r for r in repos if r.alias in wanted or str(r.root) in wanted]
         if not repos:
             raise UsageError(f"no registered repository {', '.join(sorted(wanted))}")
@@ -105,36 +119,19 @@ def _check(args: Args, ctx: Context, registry: Registry) -> int:
     return EXIT_USER_ERROR if broken else EXIT_OK
 
 
-_ACTIONS = {"add": _add, "list": _list, "rm": _rm, "check": _check}
-
-
-def _repo(args: Args, ctx: Context) -> int:
-    if not args.positional or args.positional[0] not in _ACTIONS:
-        raise UsageError("repo needs an action: add, list, rm or check", hint=REPO.usage)
-    action = _ACTIONS[args.positional.pop(0)]
-    return action(args, ctx, Registry())
-
-
-REPO = Command(
-    _repo,
-    """usage: cm-snakemake repo add PATH | --package=NAME [--allow-external-links]
-       cm-snakemake repo list [--json]
-       cm-snakemake repo rm ALIAS|PATH
-       cm-snakemake repo check [ALIAS ...]
-
-Repositories are CM (cmr.yaml, scripts in <prefix>/script/*/_cm.yaml|_cm.json) or MLC
-(meta.yaml, scripts in script/*/meta.yaml). The list lives in $CMSM_HOME/repos.json
-(default ~/.cm-snakemake). The bundled repository is always registered.
-
-  add PATH         register the repository at PATH
-  add --package=N  register the repository shipped by the installed Python package N
-                   (for example cmx4mlops)
-  add ... --allow-external-links
-                   also follow links in the repository that lead outside it (they are
-                   not followed otherwise; CMSM_ALLOW_EXTERNAL_LINKS=1 allows them in
-                   every repository); on a registered repository, turns this on
-  list             show the registered repositories
-  rm NAME          unregister a repository by alias or path
-  check [NAME]     list every unreadable script and every meta warning; exit 1 if any
-                   script is unreadable""",
-)
+REPO = Group(
+    "repo",
+    about="""Repositories are CM (cmr.yaml, scripts in <prefix>/script/*/_cm.yaml|_cm.json) or
+MLC (meta.yaml, scripts in script/*/meta.yaml). The list lives in $CMSM_HOME/repos.json
+(default ~/.cm-snakemake). The bundled repository is always registered.""",
+    actions=[
+        Command("repo add", _add, _AddOptions, synopsis="PATH | --package=NAME",
+                about="register the repository at PATH, or the one a Python package ships"),
+        Command("repo list", _list, _ListOptions, about="show the registered repositories"),
+        Command("repo rm", _rm, _NoOptions, synopsis="ALIAS|PATH",
+                about="unregister a repository by alias or path"),
+        Command("repo check", _check, _NoOptions, synopsis="[ALIAS ...]",
+                about="list every unreadable script and every meta warning; exit 1 if any "
+                "script is unreadable"),
+    ],
+)  # fmt: skip

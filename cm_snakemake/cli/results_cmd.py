@@ -5,28 +5,31 @@ from __future__ import annotations
 import os
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
-from .main import Command, Context
+from .options import BOOL, PATH, Command, Flag, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .grammar import Args
+    from .main import Context
 
 __all__ = ["RESULTS"]
 
 DEFAULT_DIR = os.path.join("results", "mlperf")
 
 
-def _results(args: Args, ctx: Context) -> int:
-    check = args.take_str("check")
-    csv = args.take_bool("csv")
-    args.check_consumed()
-    if check:
-        return _check(check, ctx)
-    if len(args.positional) > 1:
+class _ResultsOptions(Options):
+    csv = Flag(BOOL, False, "print the table as CSV")
+    check = Flag(PATH, None, "check the submission tree SUBMISSION/<division>/<submitter> "
+                 "instead", metavar="TREE")  # fmt: skip
+
+
+def _results(options: _ResultsOptions, ctx: Context) -> int:
+    if options.check:
+        return _check(options.check, ctx)
+    if len(options.positional) > 1:
         raise UsageError("results takes at most one folder", hint=RESULTS.usage)
-    folder = args.positional[0] if args.positional else DEFAULT_DIR
+    folder = options.positional[0] if options.positional else DEFAULT_DIR
     frame = _frame(folder)
-    print(frame.to_csv(index=False) if csv else _table(frame), file=ctx.out, end="")
+    print(frame.to_csv(index=False) if options.csv else _table(frame), file=ctx.out, end="")
     return EXIT_OK
 
 
@@ -74,12 +77,10 @@ def _check(tree: str, ctx: Context) -> int:
 
 
 RESULTS = Command(
-    _results,
-    """usage: cm-snakemake results [DIR] [--csv]
-       cm-snakemake results --check=SUBMISSION/<division>/<submitter>
-
-Print the MLPerf results table of DIR (default results/mlperf): its results.csv, or else the
-harness runs found below DIR. --csv prints it as CSV. --check validates a submission tree
-(required files, VALID performance runs, accuracy above the target, system description) and
-prints each problem.""",
-)
+    "results", _results, _ResultsOptions,
+    synopsis="[DIR]",
+    about="""Print the MLPerf results table of DIR (default results/mlperf): its results.csv, or
+else the harness runs found below DIR. --check validates a submission tree (required files,
+VALID performance runs, accuracy above the target, system description) and prints each
+problem.""",
+)  # fmt: skip

@@ -7,8 +7,10 @@ import os
 
 from .._util.secretenv import HIDDEN, conceal, given, strip
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
-from .main import Command, Context
-from .script_cmd import open_index, request_from
+from ..plan.inputs import ENGINE_INPUTS
+from .options import BOOL, PATH, WHOLE, Command, Flag
+from .script_cmd import INPUT_ARGUMENTS, REQUEST_ARGUMENTS, InputOptions, open_index, request_from
+from .streams import json_stdout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,17 +18,27 @@ if TYPE_CHECKING:
 
     from ..index.repos import Registry
     from ..meta.tags import TagQuery
+    from ..plan.model import PlanNode
+    from ..plan.prepare import Start
     from ..runtime.runner import Runtime
-    from .grammar import Args
+    from .main import Context
 
-__all__ = ["RUN"]
+__all__ = ["RUN", "RunOptions", "accepted_inputs", "report_choice"]
 
-_OWN_FLAGS = {"json", "quiet", "tags", "new", "renew", "dry_run", "facts", "no_facts",
-              "cache_dir", "jobs", "profile"}  # fmt: skip
-_ENGINE_INPUTS = {"env", "const", "adr", "add_deps_recursive", "ad", "add_deps", "version",
-                  "version_min", "version_max", "version_max_usable", "skip_cache",
-                  "force_cache", "path", "input", "output", "name", "extra_cache_tags",
-                  "force_new_env_keys", "outdirname", "outbasename"}  # fmt: skip
+
+class RunOptions(InputOptions):
+    """The flags of ``run``; any other flag is an input of the script."""
+
+    json = Flag(BOOL, False, "print the result as JSON (and nothing else on standard output: "
+                "what scripts print goes to standard error)")  # fmt: skip
+    new = Flag(BOOL, False, "rebuild the requested script's cache entry instead of reusing it "
+               "(its dependencies still come from the cache)", aliases=("renew",))  # fmt: skip
+    dry_run = Flag(BOOL, False, "print the plan instead of running it")
+    jobs = Flag(WHOLE, None, "run through Snakemake with N jobs at once (one Snakemake "
+                "process)")  # fmt: skip
+    profile = Flag(PATH, None, "run through Snakemake with this profile (e.g. profiles/slurm)",
+                   metavar="DIR")  # fmt: skip
+    cache_dir = Flag(PATH, None, "another cache root", metavar="DIR")
 
 
 def _print(ctx: Context, payload: dict[str, Any], as_json: bool) -> None:
@@ -42,7 +54,7 @@ def _print(ctx: Context, payload: dict[str, Any], as_json: bool) -> None:
 
 
 def _remembered_hit(
-    ctx: Context, args: Args, registry: Registry, request_id: str, cache_dir: str | None
+    ctx: Context, options: RunOptions, registry: Registry, request_id: str
 ) -> dict[str, Any] | None:
     """A cached result for a request resolved before, without planning it again."""
     from ..cache.store import CacheStore
@@ -51,25 +63,31 @@ def _remembered_hit(
     found = resolve(registry.index_dir, request_id, registry.repositories())
     if found is None:
         return None
-    entry = CacheStore(cache_dir).lookup(found.alias, found.key)
+    entry = CacheStore(options.cache_dir).lookup(found.alias, found.key)
     if entry is None:
         return None
-    args.check_consumed(found.accepted)
+    options.check_inputs(found.accepted)
     return {"key": found.key, **entry.result, "from_cache": True, "path": entry.path}
 
 
-def _accepted(index: Any, query: TagQuery, artifact: str | None, ctx: Context) -> set[str]:
-    from ..index.search import select_script
+def accepted_inputs(start: Start) -> frozenset[str]:
+    """The inputs the script a request selected accepts: its input mapping (its variations'
+    included) and the engine's inputs (:data:`~cm_snakemake.plan.inputs.ENGINE_INPUTS`)."""
+    return start.accepted_inputs() | ENGINE_INPUTS
 
-    meta = index.meta(select_script(index, query, artifact=artifact, reporter=ctx.reporter))
-    accepted = set(meta.input_mapping) | _ENGINE_INPUTS
-    for var in meta.variations.values():
-        accepted |= set(var.input_mapping)
-    return accepted
+
+def report_choice(ctx: Context, query: TagQuery, artifact: str | None, node: PlanNode) -> None:
+    """Several scripts matched the request: say which one CM's order took."""
+    if node.alternatives:
+        from ..index.search import describe_request
+
+        ctx.reporter.script_chosen(
+            describe_request(query, artifact), node.script, list(node.alternatives)
+        )
 
 
 def _remember(runtime: Runtime, registry: Registry, request_id: str, root_key: str,
-              accepted: set[str]) -> None:  # fmt: skip
+              accepted: frozenset[str]) -> None:  # fmt: skip
     from ..plan.remembered import Remembered, remember
 
     nodes = list(runtime.planner.nodes.values())
@@ -81,49 +99,45 @@ def _remember(runtime: Runtime, registry: Registry, request_id: str, root_key: s
              registry.repositories())  # fmt: skip
 
 
-def _run(args: Args, ctx: Context) -> int:
+def _run(options: RunOptions, ctx: Context) -> int:
+    query, artifact = request_from(options)
+    if not artifact and not str(query):
+        raise UsageError("run needs a script", hint='Example: cm-snakemake run "detect os"')
+    if options.jobs is not None and options.jobs < 1:
+        raise UsageError(f"--jobs expects at least 1 job at once, not {options.jobs}")
+    if not options.json:
+        return _request(options, ctx, query, artifact)
+    with json_stdout(ctx) as result_ctx:  # scripts print to standard error meanwhile
+        return _request(options, result_ctx, query, artifact)
+
+
+def _request(options: RunOptions, ctx: Context, query: TagQuery, artifact: str | None) -> int:
+    """Serve the request from what a former run remembered, or plan and run it."""
     from ..index.repos import Registry
     from ..plan.remembered import request_key
 
-    query, artifact = request_from(args)
-    if not artifact and not str(query):
-        raise UsageError("run needs a script", hint='Example: cm-snakemake run "detect os"')
-    as_json = args.take_bool("json")
-    args.take_bool("quiet")  # CM compatibility: we never prompt
-    new = args.take_bool("new") or args.take_bool("renew")
-    dry_run = args.take_bool("dry_run")
-    facts_file = args.take_str("facts")
-    no_facts = args.take_bool("no_facts")
-    cache_dir = args.take_str("cache_dir")
-    env = args.take("env", {})
-    if not isinstance(env, dict):
-        raise UsageError("--env needs a key: --env.KEY=VALUE")
-    inputs = {k: v for k, v in args.flags.items() if k not in _OWN_FLAGS}
-    jobs = args.take_str("jobs")
-    profile = args.take_str("profile")
-    if jobs or profile:
-        return _through_snakemake(args, ctx, query, artifact, inputs, jobs, profile)
+    if options.jobs is not None or options.profile:
+        return _through_snakemake(options, ctx, query, artifact)
+    inputs = options.inputs
     registry = Registry()
-    if not no_facts and not facts_file:
+    if not options.no_facts and not options.facts:
         from ..runtime.facts import host_facts_path
 
         default = host_facts_path()
         facts_path: str | None = default if os.path.isfile(default) else None
     else:
-        facts_path = None if no_facts else facts_file
+        facts_path = None if options.no_facts else options.facts
     request_id = request_key(str(query), artifact, inputs, facts_path)
-    if not new and not dry_run and (no_facts or facts_path):
-        hit = _remembered_hit(ctx, args, registry, request_id, cache_dir)
+    if not options.new and not options.dry_run and (options.no_facts or facts_path):
+        hit = _remembered_hit(ctx, options, registry, request_id)
         if hit is not None:
-            _print(ctx, hit, as_json)
+            _print(ctx, hit, options.json)
             return EXIT_OK
-    return _plan_and_run(args, ctx, query, artifact, inputs, registry, request_id)
+    return _plan_and_run(options, ctx, query, artifact, inputs, registry, request_id)
 
 
-def _through_snakemake(
-    args: Args, ctx: Context, query: TagQuery, artifact: str | None, inputs: dict[str, Any],
-    jobs: str | None, profile: str | None,
-) -> int:  # fmt: skip
+def _through_snakemake(options: RunOptions, ctx: Context, query: TagQuery,
+                       artifact: str | None) -> int:  # fmt: skip
     """Compile the request and run it with one Snakemake process (parallel, or on a cluster)."""
     import subprocess
     import sys
@@ -132,10 +146,18 @@ def _through_snakemake(
     from ..errors import ScriptFailed
 
     index = open_index(ctx)
-    args.check_consumed(_accepted(index, query, artifact, ctx))
-    if args.flags.get("new"):
+    from ..plan.calls import root_call
+    from ..plan.planner import Planner
+    from ..plan.provider import IndexProvider
+
+    call = root_call(query, options.inputs, artifact=artifact)
+    options.check_inputs(accepted_inputs(Planner(IndexProvider(index)).start(call)))
+    if options.new:
         raise UsageError("with --jobs or --profile, rebuild with snakemake's --forcerun")
-    dry_run = bool(args.flags.get("dry_run"))
+    inputs = options.inputs
+    jobs = None if options.jobs is None else str(options.jobs)
+    profile = options.profile
+    dry_run = options.dry_run
     workflow = CMWorkflow()
     request = artifact or " ".join(str(query).split(","))
     run_dir = os.path.join(workflow.workdir, "run")
@@ -161,7 +183,7 @@ def _through_snakemake(
     target = workflow.target(request, **inputs)  # compiled by the run: a file read here
     with open(target, encoding="utf-8") as fh:
         result = json.load(fh)
-    _print(ctx, result, bool(args.flags.get("json")))
+    _print(ctx, result, options.json)
     return EXIT_OK
 
 
@@ -180,64 +202,58 @@ include: cm.rules()
 
 
 def _plan_and_run(
-    args: Args, ctx: Context, query: TagQuery, artifact: str | None, inputs: dict[str, Any],
-    registry: Registry, request_id: str,
+    options: RunOptions, ctx: Context, query: TagQuery, artifact: str | None,
+    inputs: dict[str, Any], registry: Registry, request_id: str,
 ) -> int:  # fmt: skip
     from ..runtime.facts import host_facts, load_facts
 
-    index = open_index(ctx)
-    accepted = _accepted(index, query, artifact, ctx)
-    args.check_consumed(accepted)
-    facts_file = args.flags.get("facts")
-    if args.flags.get("no_facts"):
+    index = open_index(ctx, registry)
+    facts_file = options.facts
+    if options.no_facts:
         facts = None
     else:
         facts = load_facts(str(facts_file)) if facts_file else host_facts(index, ctx.reporter)
     scripts = (facts or {}).get("scripts")
-    if args.flags.get("dry_run"):
+    if options.dry_run:
         from ..plan.planner import Planner
         from ..plan.provider import IndexProvider
         from .plan_cmd import render_plan
 
-        plan = Planner(IndexProvider(index), facts=scripts).plan(query, inputs, artifact=artifact)
-        print(render_plan(plan), file=ctx.out)
+        planner = Planner(IndexProvider(index), facts=scripts)
+        plan, start = planner.plan_request(query, inputs, artifact=artifact)
+        options.check_inputs(accepted_inputs(start))
+        report_choice(ctx, query, artifact, plan.node(plan.root))
+        if options.json:
+            print(json.dumps(plan.to_json(), indent=1), file=ctx.out)
+        else:
+            print(render_plan(plan), file=ctx.out)
         return EXIT_OK
     from ..cache.store import CacheStore
     from ..runtime.runner import Runtime
 
-    new = bool(args.flags.get("new") or args.flags.get("renew"))
-    cache = CacheStore(args.flags.get("cache_dir"))
-    runtime = Runtime(index, cache=cache, facts=scripts, reporter=ctx.reporter, new=new)
-    result = runtime.run(query, inputs, artifact=artifact)
+    cache = CacheStore(options.cache_dir)
+    runtime = Runtime(index, cache=cache, facts=scripts, reporter=ctx.reporter, new=options.new)
+    prepared = runtime.prepare(query, inputs, artifact=artifact)  # the script, selected once
+    accepted = accepted_inputs(prepared.start)
+    options.check_inputs(accepted)
+    report_choice(ctx, query, artifact, prepared.node)
+    result = runtime.run_prepared(prepared)
     index.flush()
-    if not args.flags.get("facts") or facts is not None:
+    if not options.facts or facts is not None:
         _remember(runtime, registry, request_id, result.key, accepted)
-    _print(ctx, result.to_json(), bool(args.flags.get("json")))
+    _print(ctx, result.to_json(), options.json)
     return EXIT_OK
 
 
 RUN = Command(
-    _run,
-    """usage: cm-snakemake run [script] ALIAS | "TAGS" [--env.KEY=VALUE ...] [--NAME=VALUE ...]
-                        [--version=V] [--adr.NAME.KEY=V] [--new] [--dry-run] [--json]
-
-Run the script that matches the request, with its dependencies, in CM's order and with CM's
-semantics (customize.py hooks, native scripts, conditions decided on the live env), and
-print the env keys it exports (its new_env_keys) as KEY=VALUE lines. Cached scripts are
+    "run", _run, RunOptions,
+    synopsis='[script] ALIAS | "TAGS" [--env.KEY=VALUE ...] [--NAME=VALUE ...]',
+    about="""Run the script that matches the request, with its dependencies, in CM's order and
+with CM's semantics (customize.py hooks, native scripts, conditions decided on the live env),
+and print the env keys it exports (its new_env_keys) as KEY=VALUE lines. Cached scripts are
 stored in the cache store ($CMSM_HOME/cache, or $CMSM_CACHE) and reused by key.
 
-  "TAGS"           e.g. "detect os" or "get python3 _shared"
-  --env.KEY=VALUE  set an env value for the script and its dependencies
-  --NAME=VALUE     an input the script maps to env through its input_mapping
-  --version*=V     version constraints, as with CM
-  --new, --renew   rebuild the requested script's cache entry instead of reusing it
-                   (its dependencies still come from the cache)
-  --dry-run        print the plan instead of running it
-  --jobs=N         run through Snakemake with N jobs at once (one Snakemake process)
-  --profile=DIR    run through Snakemake with this profile (e.g. profiles/slurm)
-  --facts=FILE     host facts to plan with (default: this machine's, kept in $CMSM_HOME)
-  --no-facts       plan without host facts
-  --cache-dir=DIR  another cache root
-  --json           print the result as JSON
-  --quiet          accepted for CM compatibility (cm-snakemake never prompts)""",
-)
+Any flag that is not run's own is an input of the script; one the script does not accept is an
+error.""",
+    arguments=(*REQUEST_ARGUMENTS, *INPUT_ARGUMENTS),
+)  # fmt: skip

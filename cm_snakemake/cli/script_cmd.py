@@ -6,14 +6,19 @@ from ..errors import EXIT_OK, UsageError
 from ..index.scripts import ScriptEntry, ScriptIndex
 from ..index.search import find_scripts, is_uid, select_script
 from ..meta.tags import TagQuery
-from .main import Command, Context
+from .options import BOOL, MAPPING, PATH, TEXT, Command, Flag, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Self
+
+    from ..index.repos import Registry
     from ..meta.model import ScriptMeta
     from .grammar import Args
+    from .main import Context
 
-__all__ = ["FIND", "LIST", "SHOW", "open_index", "request_from"]
+__all__ = ["FIND", "INPUT_ARGUMENTS", "LIST", "REQUEST_ARGUMENTS", "SHOW", "InputOptions",
+           "RequestOptions", "open_index", "request_from"]  # fmt: skip
 
 _MAX_BROKEN_SHOWN = 5
 
@@ -24,19 +29,63 @@ def _is_alias_uid(word: str) -> bool:
     return len(parts) == 2 and any(is_uid(p) for p in parts) and all(parts)
 
 
-def request_from(args: Args) -> tuple[TagQuery, str | None]:
+class RequestOptions(Options):
+    """The flags of the commands that take a script request."""
+
+    tags = Flag(TEXT, None, "the same as a tag list", metavar="TAGS")
+    json = Flag(BOOL, False, "print the result as JSON")
+
+
+class InputOptions(RequestOptions):
+    """The flags of the commands that plan a request (``run``, ``plan``): any flag that is not
+    their own is an input of the script, checked against what it accepts."""
+
+    takes_inputs = True
+    facts = Flag(PATH, None, "host facts to plan with (default: this machine's, kept in "
+                 "$CMSM_HOME/facts)", metavar="FILE")  # fmt: skip
+    no_facts = Flag(BOOL, False, "plan without host facts")
+    quiet = Flag(BOOL, False, "accepted for CM compatibility (cm-snakemake never prompts)")
+
+    @classmethod
+    def parse(cls, args: Args) -> Self:
+        """The flags, and the inputs with those that are mappings checked to be mappings."""
+        from ..plan.inputs import MAPPING_INPUTS
+
+        options = super().parse(args)
+        for name in sorted(MAPPING_INPUTS & options._inputs.keys()):
+            Flag(MAPPING, {}, "").named(name).read(args)  # --env=1: "--env needs a key"
+        return options
+
+
+INPUT_ARGUMENTS = (
+    ("--env.KEY=VALUE", "set an env value for the script and its dependencies"),
+    ("--NAME=VALUE", "an input the script maps to env through its input_mapping"),
+    ("--version*=V", "version constraints (version, version_min, version_max, "
+                     "version_max_usable), as with CM"),
+    ("--adr.NAME.KEY=V", "patch the dependencies named NAME, at any depth (--ad.NAME.KEY=V: "
+                         "direct dependencies only)"),
+    ("--const.*, --state.*, --skip_cache, --path, ...", "the other inputs CM's engine reads"),
+)  # fmt: skip
+
+REQUEST_ARGUMENTS = (
+    ("ALIAS", "a script alias, uid, alias,uid or repo:alias (wildcards * ? allowed)"),
+    ('"TAGS"', "tags separated by spaces or commas: x (must have), -x (must not have), _v "
+               "(variation), -_v (excluded variation)"),
+)  # fmt: skip
+
+
+def request_from(options: RequestOptions) -> tuple[TagQuery, str | None]:
     """Read a script request: ``[script] [ALIAS | "TAGS"] [--tags=...]``.
 
     As in CM, a positional argument with spaces (or commas) is a tag list; a single word is an
     alias, a uid, ``alias,uid`` or ``repo:alias``.
     """
-    words = list(args.positional)
+    words = list(options.positional)
     if words and words[0] == "script":
         words.pop(0)
     tags: list[str] = []
-    flag = args.take_str("tags")
-    if flag:
-        tags.append(flag)
+    if options.tags:
+        tags.append(options.tags)
     artifact = None
     for word in words:
         if " " in word or ("," in word and not _is_alias_uid(word)):
@@ -44,16 +93,18 @@ def request_from(args: Args) -> tuple[TagQuery, str | None]:
         elif artifact is None and not tags:
             artifact = word
         else:
-            raise UsageError(
-                f"unexpected argument '{word}'",
-                hint='Give one alias, or tags in quotes: "get python3 _shared".',
-            )
+            flag = options.flag_before(word)
+            hint = 'Give one alias, or tags in quotes: "get python3 _shared".'
+            if flag is not None:
+                hint = (f"If it is the value of --{flag}, write --{flag}={word}: a flag's "
+                        "value goes in the same word, after '=' (CM's grammar).")  # fmt: skip
+            raise UsageError(f"unexpected argument '{word}'", hint=hint)
     return TagQuery.parse(tags), artifact
 
 
-def open_index(ctx: Context) -> ScriptIndex:
+def open_index(ctx: Context, registry: Registry | None = None) -> ScriptIndex:
     """Open the index of all registered repositories and warn about unreadable scripts."""
-    index = ScriptIndex.from_registry(reporter=ctx.reporter)
+    index = ScriptIndex.from_registry(registry, reporter=ctx.reporter)
     broken = index.broken()
     for entry in broken[:_MAX_BROKEN_SHOWN]:
         ctx.reporter.warning(f"script '{entry.alias}' is skipped: {entry.error}")
@@ -76,12 +127,10 @@ def _entry_json(entry: ScriptEntry) -> dict[str, object]:
     }
 
 
-def _find(args: Args, ctx: Context) -> int:
-    query, artifact = request_from(args)
-    as_json = args.take_bool("json")
-    args.check_consumed()
+def _find(options: RequestOptions, ctx: Context) -> int:
+    query, artifact = request_from(options)
     found = find_scripts(open_index(ctx), query, artifact=artifact)
-    if as_json:
+    if options.json:
         import json
 
         print(json.dumps([_entry_json(e) for e in found], indent=1), file=ctx.out)
@@ -91,16 +140,14 @@ def _find(args: Args, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _list(args: Args, ctx: Context) -> int:
-    query, artifact = request_from(args)
-    as_json = args.take_bool("json")
-    args.check_consumed()
+def _list(options: RequestOptions, ctx: Context) -> int:
+    query, artifact = request_from(options)
     index = open_index(ctx)
     if str(query) or artifact:
         found = find_scripts(index, query, artifact=artifact)
     else:
         found = sorted(index.usable(), key=lambda e: (e.alias, e.repo))
-    if as_json:
+    if options.json:
         import json
 
         print(json.dumps([_entry_json(e) for e in found], indent=1), file=ctx.out)
@@ -170,16 +217,14 @@ def describe(entry: ScriptEntry, meta: ScriptMeta) -> str:
     return "\n".join(lines)
 
 
-def _show(args: Args, ctx: Context) -> int:
-    query, artifact = request_from(args)
-    as_json = args.take_bool("json")
-    args.check_consumed()
+def _show(options: RequestOptions, ctx: Context) -> int:
+    query, artifact = request_from(options)
     if not artifact and not str(query):
         raise UsageError("show needs a script", hint="Example: cm-snakemake show script detect-os")
     index = open_index(ctx)
     entry = select_script(index, query, artifact=artifact, unique=True)
     meta = index.meta(entry)
-    if as_json:
+    if options.json:
         import json
 
         from ..meta.model import to_jsonable
@@ -190,39 +235,36 @@ def _show(args: Args, ctx: Context) -> int:
     return EXIT_OK
 
 
-_REQUEST_HELP = """\
-  ALIAS            a script alias, uid, alias,uid or repo:alias (wildcards * ? allowed)
-  "TAGS"           tags separated by spaces or commas: x (must have), -x (must not have),
-                   _v (variation), -_v (excluded variation)
-  --tags=TAGS      the same as a tag list"""
+class _FindOptions(RequestOptions):
+    json = Flag(BOOL, False, "print the matches as JSON")
+
+
+class _ListOptions(RequestOptions):
+    json = Flag(BOOL, False, "print the list as JSON")
+
+
+class _ShowOptions(RequestOptions):
+    json = Flag(BOOL, False, "print the typed meta as JSON")
+
 
 FIND = Command(
-    _find,
-    f"""usage: cm-snakemake find script [ALIAS | "TAGS"] [--tags=TAGS] [--json]
-
-Print the folder of every script that matches, ordered as CM orders them (meta 'sort',
-then path).
-
-{_REQUEST_HELP}
-  --json           print the matches as JSON""",
-)
+    "find", _find, _FindOptions,
+    synopsis='script [ALIAS | "TAGS"]',
+    about="Print the folder of every script that matches, ordered as CM orders them (meta "
+          "'sort', then path).",
+    arguments=REQUEST_ARGUMENTS,
+)  # fmt: skip
 LIST = Command(
-    _list,
-    f"""usage: cm-snakemake list script [ALIAS | "TAGS"] [--tags=TAGS] [--json]
-
-List every script (or the matching ones) with its tags and repository.
-
-{_REQUEST_HELP}
-  --json           print the list as JSON""",
-)
+    "list", _list, _ListOptions,
+    synopsis='script [ALIAS | "TAGS"]',
+    about="List every script (or the matching ones) with its tags and repository.",
+    arguments=REQUEST_ARGUMENTS,
+)  # fmt: skip
 SHOW = Command(
-    _show,
-    f"""usage: cm-snakemake show script ALIAS | "TAGS" [--json]
-
-Show one script: identity, tags, variations with their groups and defaults, dependencies,
-input mapping, exported keys and any warnings about its meta. A request matching several
-scripts is an error that lists them.
-
-{_REQUEST_HELP}
-  --json           print the typed meta as JSON""",
-)
+    "show", _show, _ShowOptions,
+    synopsis='script ALIAS | "TAGS"',
+    about="Show one script: identity, tags, variations with their groups and defaults, "
+          "dependencies, input mapping, exported keys and any warnings about its meta. A "
+          "request matching several scripts is an error that lists them.",
+    arguments=REQUEST_ARGUMENTS,
+)  # fmt: skip

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._util.settings import settings
+
 __all__ = ["CMWorkflow", "RuleSpec", "cm", "rule_specs"]
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -91,7 +93,7 @@ class CMWorkflow:
     """CM requests in a Snakefile: compile, declare rules, read results."""
 
     def __init__(self) -> None:
-        self.workdir = os.path.abspath(os.environ.get("CMSM_WORKDIR", ".cmsm"))
+        self.workdir = settings.workdir
         self.plan_files: list[str] = []
         # per Snakemake workflow object: the rule specs declared so far, and the names taken
         self._declared: dict[int, tuple[dict[tuple[str, bool], RuleSpec], set[str]]] = {}
@@ -221,7 +223,7 @@ class CMWorkflow:
         from .controller import recover_and_register
 
         # jobs inherit it: entries completed after it by another process are reused
-        os.environ["CMSM_CONTROLLER_STARTED"] = repr(time.time())
+        settings.put("controller_started", repr(time.time()))
 
         return recover_and_register(os.getcwd(), self.results_dir).messages()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from .._util.settings import name_of, settings
 from ..errors import ExternalLinkRefused
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
     "remember",
 ]
 
-ENV_VAR = "CMSM_ALLOW_EXTERNAL_LINKS"
+ENV_VAR = name_of("allow_external_links")
 
 # the root as the repository names it -> (its real path, whether its links may leave it)
 _REPOSITORIES: dict[str, tuple[str, bool]] = {}
@@ -36,7 +37,7 @@ _REPOSITORIES: dict[str, tuple[str, bool]] = {}
 
 def allowed_by_env() -> bool:
     """Whether ``CMSM_ALLOW_EXTERNAL_LINKS`` allows links out of every repository."""
-    return os.environ.get(ENV_VAR, "").strip().lower() in ("1", "yes", "true", "on")
+    return settings.allow_external_links
 
 
 def _within(path: str, root: str) -> bool:

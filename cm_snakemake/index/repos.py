@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from .._util.record import Record
+from .._util.settings import settings
 from .._util.snapshot import file_signature, load_snapshot, save_snapshot
 from ..errors import ExternalLinkRefused, MetaError, RepoError, Where
 from ..meta.dialect import Dialect
@@ -44,8 +45,7 @@ _SNAPSHOT_TAG = "cm-snakemake registry 2"
 
 def cmsm_home() -> str:
     """Return the home folder: ``$CMSM_HOME`` or ``~/.cm-snakemake``."""
-    env = os.environ.get("CMSM_HOME")
-    return _absolute(env) if env else os.path.join(os.path.expanduser("~"), ".cm-snakemake")
+    return settings.home
 
 
 def _absolute(path: str | os.PathLike[str]) -> str:

@@ -1,4 +1,4 @@
-"""Finding scripts by tags, alias or uid with CM's rules (cm-semantics §1.4).
+"""Finding scripts by tags, alias or uid with CM's rules (docs/cm-behaviour.md §2.3, §2.4).
 
 1. Script tags are matched as sets: every positive tag present, no negative tag present.
 2. An alias/uid (``alias``, ``uid``, ``alias,uid``, ``repo:alias``, wildcards) must match too.
@@ -71,7 +71,8 @@ def has_variation(variations: Sequence[str], name: str) -> bool:
     return False
 
 
-def _describe(query: TagQuery, artifact: str | None) -> str:
+def describe_request(query: TagQuery, artifact: str | None) -> str:
+    """A request as a person wrote it: ``repo:alias tags`` or the tags."""
     text = str(query)
     if artifact:
         return f"{artifact} {text}".strip()
@@ -124,10 +125,11 @@ def select_script(
     if len(found) > 1:
         if unique:
             raise AmbiguousScript(
-                _describe(query, artifact), [f"{e.alias}  ({e.repo}, sort {e.sort})" for e in found]
+                describe_request(query, artifact),
+                [f"{e.alias}  ({e.repo}, sort {e.sort})" for e in found],
             )
         (reporter or NullReporter()).script_chosen(
-            _describe(query, artifact), found[0].name, [e.name for e in found[1:]]
+            describe_request(query, artifact), found[0].name, [e.name for e in found[1:]]
         )
     return found[0]
 
@@ -156,7 +158,10 @@ def _no_match(index: ScriptIndex, query: TagQuery, artifact: str | None) -> NoSc
             reason += " and none of " + ",".join(query.not_tags)
     close_scripts = _close_scripts(index, query, artifact)
     return NoScriptFound(
-        _describe(query, artifact), reason, close_tags=close_tags, close_scripts=close_scripts
+        describe_request(query, artifact),
+        reason,
+        close_tags=close_tags,
+        close_scripts=close_scripts,
     )
 
 
@@ -193,7 +198,7 @@ def _no_variation(
             ]
     reason = "no script with these tags has the variation(s) " + ", ".join(f"_{v}" for v in wanted)
     return NoScriptFound(
-        _describe(query, artifact),
+        describe_request(query, artifact),
         reason + "\n  " + "\n  ".join(lines),
         close_tags=list(dict.fromkeys(close)),
         hint='Run "cm-snakemake show script <alias>" to see a script\'s variations.',

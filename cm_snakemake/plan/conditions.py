@@ -1,7 +1,7 @@
 """Dependency conditions with CM's truthiness rules, evaluated three-valued.
 
-``enable_if_env``/``skip_if_env`` are ANDs over keys, the ``*_any_env`` forms ORs (cm-semantics
-§2.5). One key matches according to the first applicable row:
+``enable_if_env``/``skip_if_env`` are ANDs over keys, the ``*_any_env`` forms ORs
+(docs/cm-behaviour.md §5.1, §5.2). One key matches according to the first applicable row:
 
 * the expected list holds ``yes/on/true/1``: matches iff the value is present and not
   ``no/off/false/0/""``;

@@ -7,7 +7,8 @@ node's ``inputs`` leave those out; the others (``skip_cache``, ``path``, ...) st
 node's inputs and so in its key.
 """
 
-__all__ = ["ENGINE_INPUTS", "PLANNED_SEPARATELY", "VERSION_INPUTS"]
+__all__ = ["ENGINE_INPUTS", "ENV_FLAG_INPUTS", "MAPPING_INPUTS", "PLANNED_SEPARATELY",
+           "VERSION_INPUTS"]  # fmt: skip
 
 VERSION_INPUTS = ("version", "version_min", "version_max", "version_max_usable")
 
@@ -17,8 +18,17 @@ PLANNED_SEPARATELY = frozenset(
 )  # fmt: skip
 """Inputs the plan records in fields of their own; a node's ``inputs`` leave them out."""
 
+MAPPING_INPUTS = frozenset(
+    {"env", "const", "state", "const_state", "add_deps", "add_deps_recursive", "ad", "adr"}
+)
+"""Inputs that are mappings of names to values (``--env.KEY=V``, ``--adr.NAME.KEY=V``)."""
+
+ENV_FLAG_INPUTS = ("input", "output", "outdirname", "outbasename", "name", "extra_cache_tags",
+                   "skip_compile", "skip_run", "accept_license", "skip_system_deps",
+                   "git_ssh", "gh_token")  # fmt: skip
+"""Inputs CM copies into the env as ``<PREFIX><NAME>`` (``--input=x``: ``CM_INPUT``)."""
+
 ENGINE_INPUTS = PLANNED_SEPARATELY | frozenset(
-    {"skip_cache", "force_cache", "path", "input", "output", "name", "outdirname",
-     "outbasename", "extra_cache_tags", "force_new_env_keys"}
+    {"skip_cache", "force_cache", "path", "force_new_env_keys", *ENV_FLAG_INPUTS}
 )  # fmt: skip
 """Every input the engine reads itself: accepted on the command line for any script."""

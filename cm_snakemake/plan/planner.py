@@ -129,10 +129,21 @@ class Planner:
     ) -> Plan:
         """Plan ``request`` (tags, and/or an ``artifact`` such as ``repo:alias``) with CLI-style
         ``inputs`` (``env``, ``adr``, versions, ...)."""
+        return self.plan_request(request, inputs, artifact=artifact)[0]
+
+    def plan_request(
+        self,
+        request: str | TagQuery,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        artifact: str | None = None,
+    ) -> tuple[Plan, Start]:
+        """:meth:`plan`, and the root's :class:`Start` (which script the request selected,
+        and what it accepts)."""
         self.reset()
         call = root_call(request, inputs, artifact=artifact)
-        root, _, _ = self._plan_node(call)
-        return self.current_plan(call, root)
+        root, _, start = self._plan_node(call)
+        return self.current_plan(call, root), start
 
     def reset(self) -> None:
         """Forget what was planned (a new plan starts)."""

@@ -25,7 +25,7 @@ from ..meta.model import DEP_LISTS, DepSpec, Patch, ScriptMeta
 from .calls import Call, PlanError, env_text
 from .conditions import EnvCondition, Tri
 from .deplists import append_deps, patch_deps
-from .inputs import VERSION_INPUTS
+from .inputs import ENV_FLAG_INPUTS, VERSION_INPUTS
 from .merge import merge_adr
 from .penv import PEnv, PValue, Unknown, expand
 from .variations import ResolvedVariations, applied_metas, resolve_variations
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["VERSION_FIELDS", "Start", "impose_const", "prepare"]
 
 VERSION_FIELDS = VERSION_INPUTS
-_INPUT_FLAG_KEYS = ("input", "output", "outdirname", "outbasename", "name", "extra_cache_tags",
-                    "skip_compile", "skip_run", "accept_license", "skip_system_deps",
-                    "git_ssh", "gh_token")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -166,7 +163,7 @@ class _Phases:
         inputs = self.call.inputs
         if "path" in inputs:
             self._set(f"{self.prefix}TMP_PATH", inputs["path"])
-        for name in _INPUT_FLAG_KEYS:
+        for name in ENV_FLAG_INPUTS:
             if name in inputs:
                 self._set(f"{self.prefix}{name.upper()}", inputs[name])
         self._expand_env()

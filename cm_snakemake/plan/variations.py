@@ -1,4 +1,4 @@
-"""Variation resolution (cm-semantics §3.5), pure.
+"""Variation resolution (docs/cm-behaviour.md §3.4, §3.5), pure.
 
 From the variations a request names, compute the full list CM applies, in CM's order:
 aliases, ``default_variation``, the closure over ``base`` and ``default_variations`` (of

@@ -1,4 +1,4 @@
-"""Version constraints (cm-semantics §3.6, §3.9, §5.1)."""
+"""Version constraints (docs/cm-behaviour.md §3.6, §3.8, §6)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Implemented: ``find_artifact``, ``find_file_in_paths``, ``find_file_deep``, ``fi
 ``get_default_path_list``, ``parse_version``, ``run_native_script``,
 ``detect_version_using_script``, ``update_deps``, ``clean_some_tmp_files``,
 ``_available_variations``, plus ``cmind`` (the compatibility module, for ``access``). Each takes
-and returns dicts with CM's contract (cm-semantics §5.2, §5.3, §6.4); ``return: 16`` means "not
+and returns dicts with CM's contract (docs/cm-behaviour.md §8.3 to §8.5); ``return: 16`` means "not
 found", as scripts expect. Any other attribute raises a clear "not supported" error.
 """
 

@@ -83,9 +83,9 @@ def host_facts(
 
 def host_facts_path() -> str:
     """Where this machine's facts are kept: ``$CMSM_HOME/facts/<host name>.json``."""
-    from ..index.repos import cmsm_home
+    from .._util.settings import settings
 
-    return os.path.join(cmsm_home(), "facts", f"{os.uname().nodename or 'localhost'}.json")
+    return os.path.join(settings.home, "facts", f"{os.uname().nodename or 'localhost'}.json")
 
 
 def load_facts(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The native-script contract (cm-semantics §3.13): choose, wrap, run and read back.
+"""The native-script contract (docs/cm-behaviour.md §3.10): choose, wrap, run and read back.
 
 * :func:`select_native_script` picks ``run-<flavor>-<version>-<platform>.sh`` ... ``run.sh``.
 * :func:`write_wrapper` writes ``tmp-run.sh``: ``state['script_prefix']`` lines, then one

@@ -15,7 +15,7 @@ __all__ = ["CachePreferringProvider"]
 
 class CachePreferringProvider(IndexProvider):
     """At run time CM prefers, among scripts matching ambiguous tags, those that already have
-    a cache entry (cm-semantics §1.4 step 6.2); this provider does the same."""
+    a cache entry (docs/cm-behaviour.md §2.5); this provider does the same."""
 
     def __init__(self, index: ScriptIndex, cache: CacheStore) -> None:
         super().__init__(index)

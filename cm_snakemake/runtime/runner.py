@@ -27,6 +27,7 @@ from typing import Any
 
 from .._util.reporting import NullReporter, Reporter
 from .._util.secretenv import restore, strip
+from .._util.settings import settings
 from ..cache.store import CacheStore, file_lock, safe_name
 from ..errors import CMSnakemakeError
 from ..plan.calls import planned_call, root_call
@@ -233,10 +234,8 @@ class Runtime:
     def _restored(self, node: PlanNode) -> NodeResult | None:
         """In a Snakemake job: an entry another process completed after this workflow's
         controller started, whose marker Snakemake then deleted before running the job."""
-        started = os.environ.get("CMSM_CONTROLLER_STARTED", "")
-        try:
-            since = float(started)
-        except ValueError:
+        since = settings.controller_started
+        if since is None:
             return None
         if self.cache.restore_marker(node.alias, node.key, since) is None:
             return None

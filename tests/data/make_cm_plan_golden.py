@@ -7,8 +7,8 @@ request in ``CASES`` below, what the real MLCommons CM 4.x script automation
 ``repo/automation/script/module.py``) resolves for
 ``cm run script --tags=<tags> <inputs> --quiet --fake_run --fake_deps``:
 the final variation list, the script env/const after variations, versions
-and input-level ``ad``/``adr`` patches (phases C-F of
-``shared/cm-semantics.md`` section 3), the version constraints and the
+and input-level ``ad``/``adr`` patches (docs/cm-behaviour.md §3.3 to §3.7),
+the version constraints and the
 default-version result, the four dependency lists after patching, the
 first-level deps that CM's ``fake_deps`` mode records as called, the chosen
 script alias, and CM's return code / error.

@@ -13,7 +13,8 @@ import pytest
 
 from ..conftest import DATA, RepoMaker, cli
 
-COMMANDS = ["find", "list", "show", "run", "repo", "plan", "facts", "cache", "job", "profile"]
+COMMANDS = ["find", "list", "show", "run", "repo", "plan", "facts", "cache", "job", "profile",
+            "results"]  # fmt: skip
 
 
 @pytest.fixture

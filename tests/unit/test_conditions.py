@@ -1,4 +1,4 @@
-"""Dependency conditions: CM's truthiness table (cm-semantics §2.5), three-valued."""
+"""Dependency conditions: CM's truthiness table (docs/cm-behaviour.md §5.1), three-valued."""
 
 from __future__ import annotations
 

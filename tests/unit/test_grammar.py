@@ -1,4 +1,4 @@
-"""CM's command-line grammar (cm-semantics §1.3)."""
+"""CM's command-line grammar (docs/cm-behaviour.md §2.2)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,20 @@ def test_unconsumed_flags_are_reported_with_suggestions() -> None:
 def test_conflicting_nesting() -> None:
     with pytest.raises(UsageError, match="already given a value"):
         parse_args(["--env=1", "--env.X=2"])
+
+
+def test_a_word_after_a_bare_flag_is_remembered() -> None:
+    """CM reads ``--jobs 2`` as ``--jobs`` (true) and a word ``2``; the word is remembered, so
+    that a flag that needs a value can say ``write --jobs=2``."""
+    args = parse_args(["run", "--jobs", "2", "--json", "--env.X", "y", "--out=f", "z", "--q-", "w"])
+    assert args.flags == {"jobs": True, "json": True, "env": {"X": True}, "out": "f", "q": False}
+    assert args.positional == ["run", "2", "y", "z", "w"]
+    assert args.followers == {"jobs": "2", "env.X": "y"}
+
+
+def test_take_bool_and_take_str_follow_the_option_rules() -> None:
+    args = parse_args(["--a=no", "--b-", "--c=On", "--d,=x,y", "--e", "2"])
+    assert (args.take_bool("a"), args.take_bool("b"), args.take_bool("c")) == (False, False, True)
+    assert args.take_str("d") == "x,y"
+    with pytest.raises(UsageError, match="--e needs a value: write --e=2"):
+        args.take_str("e")

@@ -1,4 +1,4 @@
-"""Script search with CM's rules (cm-semantics §1.4), on small repositories."""
+"""Script search with CM's rules (docs/cm-behaviour.md §2.3, §2.4), on small repositories."""
 
 from __future__ import annotations
 

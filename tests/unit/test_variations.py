@@ -1,4 +1,4 @@
-"""Variation resolution (cm-semantics §3.5), including CM's own probe results."""
+"""Variation resolution (docs/cm-behaviour.md §3.4, §3.5), including CM's own probe results."""
 
 from __future__ import annotations
 

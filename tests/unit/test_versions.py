@@ -1,4 +1,4 @@
-"""Version comparison and default-version clamping (cm-semantics §3.9, §5.1)."""
+"""Version comparison and default-version clamping (docs/cm-behaviour.md §3.8, §6.1)."""
 
 from __future__ import annotations
 
