@@ -25,10 +25,19 @@ def corpus() -> Path:
     if not (root / "cmr.yaml").is_file():
         wheels = CACHE / "wheels"
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "cmx4mlops==1.0.1",
-             "-d", str(wheels)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "cmx4mlops==1.0.1",
+                "-d",
+                str(wheels),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         with zipfile.ZipFile(next(wheels.glob("cmx4mlops-1.0.1-*.whl"))) as zf:
             zf.extractall(CACHE / "cmx4mlops-1.0.1")
     return root

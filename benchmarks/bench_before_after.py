@@ -125,8 +125,15 @@ class Tree:
         cpu = _children_cpu()
         start = time.perf_counter()
         try:
-            done = subprocess.run(argv, env=env, cwd=cwd or self.work, capture_output=True,
-                                  text=True, check=False, timeout=TIMEOUT)  # fmt: skip
+            done = subprocess.run(
+                argv,
+                env=env,
+                cwd=cwd or self.work,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=TIMEOUT,
+            )
         except subprocess.TimeoutExpired:
             raise Failed(f"{self.label}: timed out after {TIMEOUT} s: {' '.join(argv)}") from None
         seconds = time.perf_counter() - start
@@ -144,8 +151,9 @@ class Tree:
     def check_package(self, reported: str, where: str) -> None:
         path = Path(reported.strip()).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise Failed(f"{self.label}: {where} imported cm_snakemake from {path}, "
-                         f"not from {self.root}")  # fmt: skip
+            raise Failed(
+                f"{self.label}: {where} imported cm_snakemake from {path}, not from {self.root}"
+            )
 
 
 def _children_cpu() -> float:
@@ -158,15 +166,17 @@ def _children_cpu() -> float:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()  # fmt: skip
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def export(repo: Path, rev: str, target: Path) -> str:
     """Write revision ``rev`` of ``repo`` into ``target``; return its description."""
     sha = git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}")
-    data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", sha],
-                          capture_output=True, check=True).stdout  # fmt: skip
+    data = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", sha], capture_output=True, check=True
+    ).stdout
     target.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(target, filter="data")
@@ -313,8 +323,17 @@ def snakemake_measurement(size: int, rounds: int) -> Measurement:
     counter = iter(range(10**6))
 
     def dry_run(tree: Tree, wf: Path, home: Path) -> Timing:
-        argv = [sys.executable, "-m", "snakemake", "-n", "-q", "rules", "-c1", "-s",
-                str(wf / "Snakefile")]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-q",
+            "rules",
+            "-c1",
+            "-s",
+            str(wf / "Snakefile"),
+        ]
         seconds, out = tree.run(argv, cwd=wf, home=home)
         totals = re.findall(r"^total\s+(\d+)\s*$", out, re.MULTILINE)
         if not totals or int(totals[-1]) != nodes + 1:  # the nodes and rule 'all'
@@ -355,8 +374,10 @@ def fmt(seconds: float) -> str:
 def report(outcomes: list[Outcome], trees: list[Tree]) -> bool:
     base, cur = (t.label for t in trees)
     width = max(len(r) for o in outcomes for r in o.rows)
-    head = (f"{'measurement':{width}s}  rounds  {'base median':>11s}  {'current median':>14s}"
-            "  ratio  min ratio  cpu ratio")  # fmt: skip
+    head = (
+        f"{'measurement':{width}s}  rounds  {'base median':>11s}  {'current median':>14s}"
+        "  ratio  min ratio  cpu ratio"
+    )
     print()
     print(head)
     print("-" * len(head))
@@ -366,16 +387,20 @@ def report(outcomes: list[Outcome], trees: list[Tree]) -> bool:
             if o.error:
                 ok = False
                 cells = {t.label: ("FAILED" if t.label == o.failed_tree else "-") for t in trees}
-                print(f"{row:{width}s}  {o.rounds:6d}  {cells[base]:>11s}  {cells[cur]:>14s}"
-                      f"  {'-':>5s}  {'-':>9s}  {'-':>9s}")  # fmt: skip
+                print(
+                    f"{row:{width}s}  {o.rounds:6d}  {cells[base]:>11s}  {cells[cur]:>14s}"
+                    f"  {'-':>5s}  {'-':>9s}  {'-':>9s}"
+                )
                 continue
             b = [wall for wall, _ in o.samples[row][base]]
             c = [wall for wall, _ in o.samples[row][cur]]
             b_cpu = statistics.median(cpu for _, cpu in o.samples[row][base])
             c_cpu = statistics.median(cpu for _, cpu in o.samples[row][cur])
             mb, mc = statistics.median(b), statistics.median(c)
-            print(f"{row:{width}s}  {o.rounds:6d}  {fmt(mb):>11s}  {fmt(mc):>14s}  "
-                  f"{mc / mb:5.2f}  {min(c) / min(b):9.2f}  {c_cpu / b_cpu:9.2f}")  # fmt: skip
+            print(
+                f"{row:{width}s}  {o.rounds:6d}  {fmt(mb):>11s}  {fmt(mc):>14s}  "
+                f"{mc / mb:5.2f}  {min(c) / min(b):9.2f}  {c_cpu / b_cpu:9.2f}"
+            )
     print("ratio: current / base, medians of the wall time; below 1.0 is faster now.")
     print("min ratio: the same of the fastest rounds; cpu ratio: of the median CPU time (user +")
     print("system) of the processes. Both are less sensitive to other load on the machine.")
@@ -409,8 +434,10 @@ def main() -> int:
             trees.append(Tree("current", repo, describe_work_tree(repo), tmp / "current"))
         snakemake = [sys.executable, "-m", "snakemake", "--version"]
         version = subprocess.run(snakemake, capture_output=True, text=True, check=True).stdout
-        print(f"python {platform.python_version()}, snakemake {version.strip()}, "
-              f"{os.cpu_count()} cpus; corpus: cmx4mlops 1.0.1")  # fmt: skip
+        print(
+            f"python {platform.python_version()}, snakemake {version.strip()}, "
+            f"{os.cpu_count()} cpus; corpus: cmx4mlops 1.0.1"
+        )
         for tree in trees:
             print(f"{tree.label:8s} {tree.describe}")
         outcomes: list[Outcome] = []

@@ -91,8 +91,9 @@ class PeakRSS:
         return self.peak
 
 
-def run_snakemake(workdir: Path, jobs: int, env: dict[str, str], scheduler: str
-                  ) -> tuple[float, int, str]:  # fmt: skip
+def run_snakemake(
+    workdir: Path, jobs: int, env: dict[str, str], scheduler: str
+) -> tuple[float, int, str]:
     """Run Snakemake in ``workdir``; return wall seconds, controller peak RSS, stderr tail."""
     cmd = [sys.executable, "-m", "snakemake", f"-j{jobs}", "-q", "--scheduler", scheduler]
     started = time.perf_counter()
@@ -118,8 +119,12 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--scheduler", default="greedy", choices=["greedy", "ilp"],
-                        help="Snakemake's job scheduler (the profiles use greedy)")  # fmt: skip
+    parser.add_argument(
+        "--scheduler",
+        default="greedy",
+        choices=["greedy", "ilp"],
+        help="Snakemake's job scheduler (the profiles use greedy)",
+    )
     args = parser.parse_args()
     mids = max(1, round((args.nodes - 1) / 11))
     nodes = 1 + mids * 11
@@ -128,10 +133,16 @@ def main() -> None:
         env = clean_env() | {"CMSM_HOME": str(work / "home")}
         env.pop("CMSM_CACHE", None)
         repo = write_scale_repo(work, mids)
-        subprocess.run([sys.executable, "-m", "cm_snakemake", "repo", "add", str(repo)],
-                       env=env, check=True, capture_output=True)  # fmt: skip
-        print(f"plan: {nodes} nodes (1 top, {mids} mid, {mids * 10} leaf), -j {args.jobs}, "
-              f"{args.scheduler} scheduler")  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "cm_snakemake", "repo", "add", str(repo)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        print(
+            f"plan: {nodes} nodes (1 top, {mids} mid, {mids * 10} leaf), -j {args.jobs}, "
+            f"{args.scheduler} scheduler"
+        )
 
         baseline = None
         if not args.skip_baseline:
@@ -140,8 +151,10 @@ def main() -> None:
             (plain / "Snakefile").write_text(PLAIN_SNAKEFILE.format(mids=mids))
             seconds, rss, _ = run_snakemake(plain, args.jobs, env, args.scheduler)
             baseline = nodes / seconds
-            print(f"plain Snakemake, touch jobs: {seconds:8.1f} s  {baseline:7.1f} jobs/s  "
-                  f"controller peak RSS {rss / 2**20:6.0f} MiB")  # fmt: skip
+            print(
+                f"plain Snakemake, touch jobs: {seconds:8.1f} s  {baseline:7.1f} jobs/s  "
+                f"controller peak RSS {rss / 2**20:6.0f} MiB"
+            )
 
         flow = work / "cm"
         flow.mkdir()
@@ -149,8 +162,10 @@ def main() -> None:
         seconds, rss, _ = run_snakemake(flow, args.jobs, env, args.scheduler)
         throughput = nodes / seconds
         done = complete_entries(work / "home" / "cache")
-        print(f"cm_snakemake, CM nodes:      {seconds:8.1f} s  {throughput:7.1f} nodes/s "
-              f"controller peak RSS {rss / 2**20:6.0f} MiB")  # fmt: skip
+        print(
+            f"cm_snakemake, CM nodes:      {seconds:8.1f} s  {throughput:7.1f} nodes/s "
+            f"controller peak RSS {rss / 2**20:6.0f} MiB"
+        )
         print(f"complete cache entries: {done} of {nodes}")
         if baseline:
             print(f"throughput ratio cm_snakemake / plain Snakemake: {throughput / baseline:.2f}")

@@ -62,13 +62,19 @@ def prepare(kind: str, home: Path) -> dict[str, str]:
     env = {**os.environ, "CMSM_HOME": str(home)}
     done = subprocess.run(
         [sys.executable, "-m", "cm_snakemake", "run", f"get ml-model digits _{kind}", "--json"],
-        capture_output=True, text=True, check=True, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     exported: dict[str, str] = _json(done.stdout)["new_env"]
     dataset = subprocess.run(
         [sys.executable, "-m", "cm_snakemake", "run", "get dataset digits", "--json"],
-        capture_output=True, text=True, check=True, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     exported.update(_json(dataset.stdout)["new_env"])
     return exported
 
@@ -88,21 +94,29 @@ def dense_model(path: Path) -> None:
 
     rng = np.random.default_rng(0)
     sizes = [64, 2048, 2048, 10]
-    dense = [((rng.standard_normal((a, b)) / a**0.5).astype(np.float32), np.zeros(b, np.float32))
-             for a, b in itertools.pairwise(sizes)]  # fmt: skip
+    dense = [
+        ((rng.standard_normal((a, b)) / a**0.5).astype(np.float32), np.zeros(b, np.float32))
+        for a, b in itertools.pairwise(sizes)
+    ]
     train = bundled("get-ml-model-digits", "train.py", "cmsm_train")
     onnx.save(train.to_onnx(dense), path)
 
 
-def efficiency(h: ModuleType, model_file: str, dataset: str, seconds: float,
-               work: Path) -> tuple[float, float]:  # fmt: skip
+def efficiency(
+    h: ModuleType, model_file: str, dataset: str, seconds: float, work: Path
+) -> tuple[float, float]:
     """(raw samples/s of the session, LoadGen Offline samples/s through the harness)."""
-    os.environ.update({
-        "CM_ML_MODEL_FILE_WITH_PATH": model_file, "CM_DATASET_PATH": dataset,
-        "CM_ML_MODEL_NAME": Path(model_file).stem, "CM_MLPERF_LOADGEN_SCENARIO": "Offline",
-        "CM_MLPERF_LOADGEN_MODE": "performance", "CM_MLPERF_RUN_STYLE": "test",
-        "CM_MLPERF_LOADGEN_MIN_DURATION": str(int(seconds * 1000)),
-    })  # fmt: skip
+    os.environ.update(
+        {
+            "CM_ML_MODEL_FILE_WITH_PATH": model_file,
+            "CM_DATASET_PATH": dataset,
+            "CM_ML_MODEL_NAME": Path(model_file).stem,
+            "CM_MLPERF_LOADGEN_SCENARIO": "Offline",
+            "CM_MLPERF_LOADGEN_MODE": "performance",
+            "CM_MLPERF_RUN_STYLE": "test",
+            "CM_MLPERF_LOADGEN_MIN_DURATION": str(int(seconds * 1000)),
+        }
+    )
     settings = h.Settings.from_env()
     sut = h.Classifier(settings)
     # the raw session on the same inputs, in the harness's batches (its max batch size)
@@ -129,10 +143,22 @@ def pipeline(jobs: int, base: Path) -> float:
     env = {**os.environ, "CMSM_HOME": str(base / f"home-j{jobs}")}
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflows" / "mlperf" / "Snakefile"),
-         "-d", str(work), f"-j{jobs}", "mlperf_all", "-q"],
-        check=True, env=env, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "workflows" / "mlperf" / "Snakefile"),
+            "-d",
+            str(work),
+            f"-j{jobs}",
+            "mlperf_all",
+            "-q",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -161,9 +187,11 @@ def main() -> int:
             ratio = through / raw
             judged = name == "dense-2048"
             met &= ratio >= GOAL or not judged
-            print(f"  {name:<14} raw {raw:12.0f} samples/s   LoadGen {through:12.0f} samples/s"
-                  f"   efficiency {100 * ratio:5.1f}%"
-                  + (f" (goal >= {100 * GOAL:.0f}%)" if judged else ""))  # fmt: skip
+            print(
+                f"  {name:<14} raw {raw:12.0f} samples/s   LoadGen {through:12.0f} samples/s"
+                f"   efficiency {100 * ratio:5.1f}%"
+                + (f" (goal >= {100 * GOAL:.0f}%)" if judged else "")
+            )
         if not args.skip_pipeline:
             print("default mlperf_all (4 scenarios x 2 modes, test durations), cold:")
             one = pipeline(1, base)

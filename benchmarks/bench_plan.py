@@ -97,8 +97,9 @@ def main() -> int:
     provider = IndexProvider(ScriptIndex.from_registry())
     scripts = load_facts(facts)["scripts"]
     Planner(provider, facts=scripts).plan(REQUEST.replace(" ", ","))
-    warm = timed(lambda: Planner(provider, facts=scripts).plan(REQUEST.replace(" ", ",")),
-                 args.repeat)  # fmt: skip
+    warm = timed(
+        lambda: Planner(provider, facts=scripts).plan(REQUEST.replace(" ", ",")), args.repeat
+    )
 
     nodes = {n["key"]: n for n in plan["nodes"]}
 
@@ -112,11 +113,14 @@ def main() -> int:
 
     calls = occurrences(plan["root"])
     requests = [
-        [f"cmx4mlops:{n['alias']}", ",".join(f"_{v}" for v in n["variations"]),  # type: ignore[union-attr]
-         dict(n["versions"])]  # type: ignore[call-overload]
+        [
+            f"cmx4mlops:{n['alias']}",
+            ",".join(f"_{v}" for v in n["variations"]),  # type: ignore[union-attr]
+            dict(n["versions"]),
+        ]  # type: ignore[call-overload]
         for n in calls
         if str(n["script"]).startswith("cmx4mlops:")
-    ]  # fmt: skip
+    ]
     cm_env = cm_home(work, root, cm)
     python = str(Path(cm).parent / "python")
     cm_runs = []
@@ -135,15 +139,19 @@ def main() -> int:
     stats = plan["stats"]
     ratio = statistics.median(cm_seconds) / statistics.median(cold)
     print(f"request: {REQUEST}")
-    print(f"plan: {stats['nodes']} nodes ({stats['cached_nodes']} cached), "
-          f"{stats['static_deps']} static and {stats['residual_deps']} run-time dependencies, "
-          f"static share {float(stats['static_share']) * 100:.1f}%")  # fmt: skip
+    print(
+        f"plan: {stats['nodes']} nodes ({stats['cached_nodes']} cached), "
+        f"{stats['static_deps']} static and {stats['residual_deps']} run-time dependencies, "
+        f"static share {float(stats['static_share']) * 100:.1f}%"
+    )
     print(f"cm-snakemake plan, fresh process, facts file:      {ms(cold)}   (goal < 500 ms)")
     print(f"cm-snakemake plan, fresh process, facts collected: {ms(cold_probe)}")
     print(f"cm-snakemake plan, warm, in process:                {ms(warm)}")
-    print(f"CM resolving the {len(requests)} script calls of the tree "
-          f"({stats['nodes']} distinct; fake_run, fake_deps, one process): "
-          f"{ms(cm_seconds)} ({cm_runs[0]['errors']} of them failed in CM)")  # fmt: skip
+    print(
+        f"CM resolving the {len(requests)} script calls of the tree "
+        f"({stats['nodes']} distinct; fake_run, fake_deps, one process): "
+        f"{ms(cm_seconds)} ({cm_runs[0]['errors']} of them failed in CM)"
+    )
     print(f"ratio CM / cm-snakemake cold:                       {ratio:.1f}x   (goal >= 5x)")
     ok = statistics.median(cold) < 0.5 and ratio >= 5
     print("goals met" if ok else "GOALS NOT MET")

@@ -127,8 +127,10 @@ def scale(work: Path, sizes: list[int]) -> bool:
         nodes = 1 + mids + mids * 10
         goal = 5 if nodes <= 1500 else 60
         ok = ok and seconds < goal
-        print(f"  {nodes:6d} nodes: compile + dry-run {seconds:6.2f} s (goal < {goal} s), "
-              f"dry-run of the compiled plan {again:6.2f} s, peak RSS {peak:7.1f} MB")  # fmt: skip
+        print(
+            f"  {nodes:6d} nodes: compile + dry-run {seconds:6.2f} s (goal < {goal} s), "
+            f"dry-run of the compiled plan {again:6.2f} s, peak RSS {peak:7.1f} MB"
+        )
     return ok
 
 
@@ -143,8 +145,9 @@ def parallel(work: Path, cm: str | None, sleep: int) -> bool:
         run_quiet([sys.executable, "-m", "cm_snakemake", "facts", "--refresh"], env, str(work))
         figures[f"cm-snakemake run --jobs={jobs}"] = timed_run(
             [sys.executable, "-m", "cm_snakemake", "run", "branches-top", f"--jobs={jobs}"],
-            env, work,
-        )[0]  # fmt: skip
+            env,
+            work,
+        )[0]
     (work / f"cm-{sleep}").mkdir(exist_ok=True)
     cm_env = cm_home(work / f"cm-{sleep}", root, cm_exe)
     run_quiet([cm_exe, "import", "repo", f"--path={repo}"], cm_env, str(work))

@@ -112,8 +112,9 @@ def corpus() -> Path:
 
 def _slurm_up() -> bool:
     try:
-        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
-                              check=False, timeout=10)  # fmt: skip
+        done = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, check=False, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0 and any(s in done.stdout for s in ("idle", "mixed", "alloc"))

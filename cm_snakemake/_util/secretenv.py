@@ -234,9 +234,14 @@ def conceal(value: Any, *, only_given: bool = False) -> Any:
     with ``only_given``, only the secrets the user gave (:func:`given`, or the process
     environment): secret-named values from a script's meta are not secrets of the user's."""
     if isinstance(value, dict):
-        return {k: ({MARK: digest(v)} if _hidden(k, v, only_given)
-                    else conceal(v, only_given=only_given))
-                for k, v in value.items()}  # fmt: skip
+        return {
+            k: (
+                {MARK: digest(v)}
+                if _hidden(k, v, only_given)
+                else conceal(v, only_given=only_given)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [conceal(v, only_given=only_given) for v in value]
     return value
@@ -258,9 +263,9 @@ def reveal(value: Any, environ: Any = None) -> Any:
                     raise CMSnakemakeError(
                         f"the secret {k} {state} in this job's environment",
                         hint=f"Secrets are not written to plan files: export {k} (the same "
-                             "value as when the workflow was planned) in the environment of "
-                             "the Snakemake run.",
-                    )  # fmt: skip
+                        "value as when the workflow was planned) in the environment of "
+                        "the Snakemake run.",
+                    )
                 out[k] = found
             else:
                 out[k] = reveal(v, source)

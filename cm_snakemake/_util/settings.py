@@ -69,8 +69,9 @@ class Variable:
 
     __slots__ = ("attr", "default", "kind", "meaning", "name", "reader")
 
-    def __init__(self, name: str, kind: str, default: str, meaning: str,
-                 reader: str = "cm-snakemake") -> None:  # fmt: skip
+    def __init__(
+        self, name: str, kind: str, default: str, meaning: str, reader: str = "cm-snakemake"
+    ) -> None:
         self.name = name
         self.kind = kind
         self.default = default
@@ -112,9 +113,16 @@ class _Folder(Variable):
 
     __slots__ = ("fallback", "real")
 
-    def __init__(self, name: str, default: str, meaning: str, *,
-                 fallback: Callable[[Settings], str], real: bool = False,
-                 reader: str = "cm-snakemake") -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        default: str,
+        meaning: str,
+        *,
+        fallback: Callable[[Settings], str],
+        real: bool = False,
+        reader: str = "cm-snakemake",
+    ) -> None:
         super().__init__(name, "path", default, meaning, reader)
         self.fallback = fallback
         self.real = real  # links resolved (the home folder: repositories compare real paths)
@@ -158,18 +166,21 @@ class Settings:
     __slots__ = ("environ",)
 
     home = _Folder(
-        "CMSM_HOME", "~/.cm-snakemake",
+        "CMSM_HOME",
+        "~/.cm-snakemake",
         "cm-snakemake's own folder: repos.json (the registered repositories), index/, "
         "facts/ (this machine's host facts), cache/ and downloads/",
-        fallback=lambda s: os.path.join(os.path.expanduser("~"), ".cm-snakemake"), real=True,
+        fallback=lambda s: os.path.join(os.path.expanduser("~"), ".cm-snakemake"),
+        real=True,
         reader="cm-snakemake, download-file-verified",
-    )  # fmt: skip
+    )
     cache = _Folder(
-        "CMSM_CACHE", "$CMSM_HOME/cache",
+        "CMSM_CACHE",
+        "$CMSM_HOME/cache",
         "the root of the cache store; on a shared file system, one cache for a team or the "
         "nodes of a cluster",
         fallback=lambda s: os.path.join(s.home, "cache"),
-    )  # fmt: skip
+    )
     cache_group_writable = _Switch(
         "CMSM_CACHE_GROUP_WRITABLE",
         "cache entries readable and writable by the group (folders setgid): a team cache",
@@ -180,17 +191,20 @@ class Settings:
         "--allow-external-links allows them in one)",
     )
     workdir = _Folder(
-        "CMSM_WORKDIR", ".cmsm",
+        "CMSM_WORKDIR",
+        ".cmsm",
         "the folder of a Snakemake workflow's compiled plans, node files and results, "
         "relative to the directory Snakemake runs in",
         fallback=lambda s: os.path.abspath(".cmsm"),
-    )  # fmt: skip
+    )
     controller_started = _Time(
-        "CMSM_CONTROLLER_STARTED", "number", "",
+        "CMSM_CONTROLLER_STARTED",
+        "number",
+        "",
         "set by a Snakemake controller for its jobs: when it started (seconds since the "
         "epoch); entries another process completed after that are reused",
         reader="cm-snakemake (internal)",
-    )  # fmt: skip
+    )
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ

@@ -223,8 +223,12 @@ class CacheStore:
         with contextlib.suppress(OSError):  # a folder of someone else's in a team cache
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tighten_folder(os.path.dirname(path))
-        if (os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
-                and os.stat(path).st_uid == os.getuid()):  # fmt: skip
+        if (
+            os.path.isdir(path)
+            and not os.path.islink(path)
+            and not os.listdir(path)
+            and os.stat(path).st_uid == os.getuid()
+        ):
             tighten_folder(path)
             return path, None  # an empty folder: made by Snakemake for the job's output
         if os.path.lexists(path):
@@ -311,8 +315,7 @@ class CacheStore:
 
     def incomplete(self) -> list[str]:
         """Folders without a completion marker (failed or running builds)."""
-        return [path for _, _, path in self._folders(stale=True)
-                if self._read_result(path) is None]  # fmt: skip
+        return [path for _, _, path in self._folders(stale=True) if self._read_result(path) is None]
 
     def remove(self, entry: CacheEntry) -> None:
         with self.lock(entry.alias, entry.key):

@@ -23,8 +23,12 @@ class _CacheOptions(Options):
 
 
 class _Selecting(_CacheOptions):
-    tags = Flag(TEXT, None, "entries of these scripts (aliases) or variations (_v)",
-                metavar="ALIAS,_VARIATION")  # fmt: skip
+    tags = Flag(
+        TEXT,
+        None,
+        "entries of these scripts (aliases) or variations (_v)",
+        metavar="ALIAS,_VARIATION",
+    )
 
 
 class _ListOptions(_Selecting):
@@ -32,8 +36,7 @@ class _ListOptions(_Selecting):
 
 
 class _GcOptions(_CacheOptions):
-    older_than = Flag(NUMBER, 30.0, "remove entries not used for this many days",
-                      metavar="DAYS")  # fmt: skip
+    older_than = Flag(NUMBER, 30.0, "remove entries not used for this many days", metavar="DAYS")
     dry_run = Flag(BOOL, False, "only say what would be removed")
 
 
@@ -97,24 +100,26 @@ def _rm(options: _Selecting, ctx: Context) -> int:
 
 def _gc(options: _GcOptions, ctx: Context) -> int:
     if options.positional:
-        raise UsageError(f"cache gc takes no KEY ('{options.positional[0]}')",
-                         hint=CACHE.help_for(["gc"]))  # fmt: skip
+        raise UsageError(
+            f"cache gc takes no KEY ('{options.positional[0]}')", hint=CACHE.help_for(["gc"])
+        )
     store = CacheStore(options.cache_dir)
     dry_run = options.dry_run
     limit = time.time() - options.older_than * 86400
     victims = [e for e in store.entries() if store.last_used(e) < limit]
     for entry in victims:
-        print(f"{'would remove' if dry_run else 'removed'} {entry.path} "
-              f"(last used {time.strftime('%Y-%m-%d', time.gmtime(store.last_used(entry)))})",
-              file=ctx.out)  # fmt: skip
+        print(
+            f"{'would remove' if dry_run else 'removed'} {entry.path} "
+            f"(last used {time.strftime('%Y-%m-%d', time.gmtime(store.last_used(entry)))})",
+            file=ctx.out,
+        )
         if not dry_run:
             store.remove(entry)
     for path in store.incomplete():
         alias, key = path.rstrip("/").split("/")[-2:]
         with store.lock(alias, key):  # not while another process is still building it
             if path in store.incomplete():
-                print(f"{'would remove' if dry_run else 'removed'} incomplete {path}",
-                      file=ctx.out)  # fmt: skip
+                print(f"{'would remove' if dry_run else 'removed'} incomplete {path}", file=ctx.out)
                 if not dry_run:
                     shutil.rmtree(path, ignore_errors=True)
     return EXIT_OK

@@ -18,11 +18,14 @@ class JobOptions(Options):
 
     plan = Flag(PATH, None, "the compiled plan (a .cmsm/nodes/<key>.json file)", metavar="FILE")
     key = Flag(TEXT, None, "the node to run", metavar="KEY")
-    results = Flag(PATH, None, "where the results of nodes that are not cached go",
-                   metavar="DIR")  # fmt: skip
+    results = Flag(PATH, None, "where the results of nodes that are not cached go", metavar="DIR")
     cache_dir = Flag(PATH, None, "another cache root", metavar="DIR")
-    timeout = Flag(NUMBER, None, "stop a native script that runs longer (0: the "
-                   "resources.timeout of its meta, if any)", metavar="MINUTES")  # fmt: skip
+    timeout = Flag(
+        NUMBER,
+        None,
+        "stop a native script that runs longer (0: the resources.timeout of its meta, if any)",
+        metavar="MINUTES",
+    )
 
 
 def _job(options: JobOptions, ctx: Context) -> int:
@@ -40,8 +43,12 @@ def _job(options: JobOptions, ctx: Context) -> int:
         plan = Plan.from_json(json.load(fh))
     if key not in plan.nodes:
         raise UsageError(f"node {key} is not in the plan {plan_file}")
-    runtime = Runtime(open_index(ctx), cache=CacheStore(options.cache_dir),
-                      reporter=ctx.reporter, results_dir=options.results)  # fmt: skip
+    runtime = Runtime(
+        open_index(ctx),
+        cache=CacheStore(options.cache_dir),
+        reporter=ctx.reporter,
+        results_dir=options.results,
+    )
     if options.timeout is not None:
         runtime.timeout_minutes = options.timeout or None
     result = runtime.run_planned(plan, key)

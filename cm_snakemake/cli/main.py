@@ -41,8 +41,9 @@ class EveryCommand(Options):
     """The flags every command has, read before the command's own."""
 
     help = Flag(BOOL, False, "print the command's usage and flags")
-    verbose = Flag(BOOL, False, "also print notes (choices made, facts collected, ...)",
-                   aliases=("v",))  # fmt: skip
+    verbose = Flag(
+        BOOL, False, "also print notes (choices made, facts collected, ...)", aliases=("v",)
+    )
 
 
 class NoCommand(EveryCommand):
@@ -70,8 +71,9 @@ _COMMANDS = {
 
 def _command(name: str) -> Command[Any] | Group:
     module, attr, _ = _COMMANDS[name]
-    command: Command[Any] | Group = getattr(importlib.import_module(f"{__package__}.{module}"),
-                                            attr)  # fmt: skip
+    command: Command[Any] | Group = getattr(
+        importlib.import_module(f"{__package__}.{module}"), attr
+    )
     return command
 
 
@@ -109,8 +111,9 @@ def _help(args: Args, out: TextIO) -> int:
     return EXIT_OK if (asked or options.help) else EXIT_USER_ERROR
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
-         err: TextIO | None = None) -> int:  # fmt: skip
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout

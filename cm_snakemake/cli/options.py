@@ -172,8 +172,15 @@ class Flag(Generic[T]):
 
     __slots__ = ("aliases", "default", "help", "kind", "literal", "metavar", "name")
 
-    def __init__(self, kind: Kind[T], default: T, help: str, *, metavar: str = "",
-                 aliases: tuple[str, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        kind: Kind[T],
+        default: T,
+        help: str,
+        *,
+        metavar: str = "",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
         self.kind = kind
         self.default = default
         self.help = help
@@ -219,8 +226,9 @@ class Flag(Generic[T]):
     def needs_value(self, follower: str | None = None) -> UsageError:
         """The error for this flag given without a value (``--jobs``, ``--jobs 2``)."""
         if follower and " " not in follower:
-            return UsageError(f"{self.option} needs a value: write {self.option}={follower}",
-                              hint=_VALUE_RULE)  # fmt: skip
+            return UsageError(
+                f"{self.option} needs a value: write {self.option}={follower}", hint=_VALUE_RULE
+            )
         return UsageError(f"{self.option} needs a value: {self.synopsis()}", hint=_VALUE_RULE)
 
     def read(self, args: Args) -> T:
@@ -238,8 +246,11 @@ class Flag(Generic[T]):
         if value is True:
             raise self.needs_value(args.followers.get(keys[0]))
         if value is False:
-            raise UsageError(f"{self.option} takes a value: {self.synopsis()} ({self.option}- "
-                             "turns off a yes/no flag)", hint=_VALUE_RULE)  # fmt: skip
+            raise UsageError(
+                f"{self.option} takes a value: {self.synopsis()} ({self.option}- "
+                "turns off a yes/no flag)",
+                hint=_VALUE_RULE,
+            )
         return self.kind.convert(self, value)
 
 
@@ -272,9 +283,14 @@ class Options:
                     table[value.name] = value
         cls.flags = tuple(table.values())
 
-    def __init__(self, values: dict[str, Any], positional: Sequence[str] = (),
-                 inputs: dict[str, Any] | None = None, rest: Sequence[str] = (),
-                 followers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        values: dict[str, Any],
+        positional: Sequence[str] = (),
+        inputs: dict[str, Any] | None = None,
+        rest: Sequence[str] = (),
+        followers: dict[str, str] | None = None,
+    ) -> None:
         missing = [f.name for f in self.flags if f.name not in values]
         if missing:
             raise TypeError(f"{type(self).__name__} lacks flags {missing}")
@@ -348,9 +364,16 @@ class Command(Generic[OptionsT]):
 
     __slots__ = ("about", "arguments", "name", "options", "run", "synopsis")
 
-    def __init__(self, name: str, run: Callable[[OptionsT, Context], int],
-                 options: type[OptionsT], *, about: str, synopsis: str = "",
-                 arguments: Sequence[tuple[str, str]] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[OptionsT, Context], int],
+        options: type[OptionsT],
+        *,
+        about: str,
+        synopsis: str = "",
+        arguments: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.name = name
         self.run = run
         self.options = options
@@ -370,11 +393,15 @@ class Command(Generic[OptionsT]):
 
         head = f"{prefix}cm-snakemake {self.name}"
         parts = [self.synopsis] if self.synopsis else []
-        parts += [f"[{f.synopsis()}]" for f in self.options.flags
-                  if f.synopsis().split("=")[0] + "=" not in self.synopsis]  # fmt: skip
+        parts += [
+            f"[{f.synopsis()}]"
+            for f in self.options.flags
+            if f.synopsis().split("=")[0] + "=" not in self.synopsis
+        ]
         indent = " " * (len(head) + 1)
-        lines = textwrap.wrap(" ".join(parts), _WIDTH - len(indent), break_long_words=False,
-                              break_on_hyphens=False) or [""]  # fmt: skip
+        lines = textwrap.wrap(
+            " ".join(parts), _WIDTH - len(indent), break_long_words=False, break_on_hyphens=False
+        ) or [""]
         return "\n".join([f"{head} {lines[0]}".rstrip(), *(indent + line for line in lines[1:])])
 
     @property
@@ -449,8 +476,11 @@ def _flag_rows(flags: Iterable[Flag[Any]]) -> list[tuple[str, str]]:
         text = flag.help
         default = flag.default
         if default is not None and default is not False and default != "":
-            text += f" (default: {default:g})" if isinstance(default, float) else \
-                f" (default: {default})"  # fmt: skip
+            text += (
+                f" (default: {default:g})"
+                if isinstance(default, float)
+                else f" (default: {default})"
+            )
         rows.append((label, text))
     return rows
 
@@ -459,8 +489,10 @@ def _paragraphs(text: str) -> str:
     """``text`` with each paragraph (blank-line separated) filled to the width of help."""
     import textwrap
 
-    return "\n\n".join(textwrap.fill(" ".join(p.split()), _WIDTH, break_on_hyphens=False)
-                       for p in text.split("\n\n"))  # fmt: skip
+    return "\n\n".join(
+        textwrap.fill(" ".join(p.split()), _WIDTH, break_on_hyphens=False)
+        for p in text.split("\n\n")
+    )
 
 
 def _rows(rows: Iterable[tuple[str, str]]) -> str:
@@ -493,7 +525,9 @@ def _rules(flags: Iterable[Flag[Any]]) -> str:
         text += f"Yes/no flags: {yes_no} or {yes_no}=yes, and {yes_no}- or {yes_no}=no. "
     if valued:
         flag = valued[0]
-        text += (f"A value goes in the same word: {flag.option}={flag.metavar} "
-                 f"({flag.option} {flag.metavar} is an error). ")  # fmt: skip
+        text += (
+            f"A value goes in the same word: {flag.option}={flag.metavar} "
+            f"({flag.option} {flag.metavar} is an error). "
+        )
     text += "--help and --verbose work with every command."
     return textwrap.fill(text, _WIDTH, break_on_hyphens=False)

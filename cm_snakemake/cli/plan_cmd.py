@@ -36,9 +36,13 @@ class FactsOptions(Options):
     """The flags of ``facts``."""
 
     out = Flag(PATH, None, "write the facts to FILE instead of printing them", metavar="FILE")
-    refresh = Flag(BOOL, False, "also replace the facts kept for this machine in "
-                   "$CMSM_HOME/facts, which plan and run use when no --facts file is "
-                   "given")  # fmt: skip
+    refresh = Flag(
+        BOOL,
+        False,
+        "also replace the facts kept for this machine in "
+        "$CMSM_HOME/facts, which plan and run use when no --facts file is "
+        "given",
+    )
 
 
 def _node_line(node: PlanNode) -> str:

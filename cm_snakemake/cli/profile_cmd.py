@@ -69,11 +69,17 @@ default-resources:
 
 
 class _ProfileOptions(Options):
-    out = Flag(PATH, None, "the profile's folder, for DIR/config.yaml (default: profiles/site "
-               "for SLURM, profiles/local for this machine)", metavar="DIR")  # fmt: skip
+    out = Flag(
+        PATH,
+        None,
+        "the profile's folder, for DIR/config.yaml (default: profiles/site "
+        "for SLURM, profiles/local for this machine)",
+        metavar="DIR",
+    )
     mem_mb = Flag(WHOLE, 1000, "memory of a job whose script declares none, in MB")
-    runtime = Flag(WHOLE, 60, "time limit of a job whose script declares none, in minutes",
-                   metavar="MIN")  # fmt: skip
+    runtime = Flag(
+        WHOLE, 60, "time limit of a job whose script declares none, in minutes", metavar="MIN"
+    )
 
 
 class SlurmOptions(_ProfileOptions):
@@ -83,10 +89,14 @@ class SlurmOptions(_ProfileOptions):
     account = Flag(TEXT, "", "the account, where the cluster needs one", metavar="A")
     jobs = Flag(WHOLE, 50, "jobs in the queue at once")
     retries = Flag(WHOLE, 1, "times a failed or cancelled job is resubmitted")
-    accounting = Flag(BOOL, False, "the cluster runs slurmdbd: poll job states with sacct (the "
-                      "plugin's default), not squeue")  # fmt: skip
-    site = Flag(TEXT, "a SLURM cluster", "the site, as the profile's first line names it",
-                metavar="NAME")  # fmt: skip
+    accounting = Flag(
+        BOOL,
+        False,
+        "the cluster runs slurmdbd: poll job states with sacct (the plugin's default), not squeue",
+    )
+    site = Flag(
+        TEXT, "a SLURM cluster", "the site, as the profile's first line names it", metavar="NAME"
+    )
 
 
 class LocalOptions(_ProfileOptions):
@@ -126,11 +136,17 @@ def slurm_profile(options: SlurmOptions) -> str:
     import json
 
     text = _SLURM.format(
-        site=options.site, command=_command_line("slurm", options), out=_out(options, "site"),
-        jobs=options.jobs, retries=options.retries, mem_mb=options.mem_mb,
-        runtime=options.runtime, partition=json.dumps(options.partition),
-        account=json.dumps(options.account), status=_SACCT if options.accounting else _SQUEUE,
-    )  # fmt: skip
+        site=options.site,
+        command=_command_line("slurm", options),
+        out=_out(options, "site"),
+        jobs=options.jobs,
+        retries=options.retries,
+        mem_mb=options.mem_mb,
+        runtime=options.runtime,
+        partition=json.dumps(options.partition),
+        account=json.dumps(options.account),
+        status=_SACCT if options.accounting else _SQUEUE,
+    )
     return _aligned(text)
 
 
@@ -138,8 +154,12 @@ def local_profile(options: LocalOptions) -> str:
     """The text of the profile for this machine these options describe."""
     if options.cores != "all" and not (options.cores.isascii() and options.cores.isdigit()):
         raise UsageError(f"--cores expects a whole number or 'all', not '{options.cores}'")
-    text = _LOCAL.format(command=_command_line("local", options), cores=options.cores,
-                         mem_mb=options.mem_mb, runtime=options.runtime)  # fmt: skip
+    text = _LOCAL.format(
+        command=_command_line("local", options),
+        cores=options.cores,
+        mem_mb=options.mem_mb,
+        runtime=options.runtime,
+    )
     return _aligned(text)
 
 
@@ -154,8 +174,10 @@ def _write(text: str, out: str, ctx: Context) -> int:
 
 def _no_words(options: Options, kind: str) -> None:
     if options.positional:
-        raise UsageError(f"unknown profile kind '{kind} {options.positional[0]}' (known: slurm, "
-                         "local)", hint=PROFILE.usage)  # fmt: skip
+        raise UsageError(
+            f"unknown profile kind '{kind} {options.positional[0]}' (known: slurm, local)",
+            hint=PROFILE.usage,
+        )
 
 
 def _slurm(options: SlurmOptions, ctx: Context) -> int:

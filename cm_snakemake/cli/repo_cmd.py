@@ -17,12 +17,21 @@ __all__ = ["REPO"]
 
 
 class _AddOptions(Options):
-    package = Flag(TEXT, None, "register the repository shipped by the installed Python "
-                   "package NAME (for example cmx4mlops)", metavar="NAME")  # fmt: skip
-    allow_external_links = Flag(BOOL, False, "also follow links in the repository that lead "
-                                "outside it (they are not followed otherwise; "
-                                "CMSM_ALLOW_EXTERNAL_LINKS=1 allows them in every repository); "
-                                "on a registered repository, turns this on")  # fmt: skip
+    package = Flag(
+        TEXT,
+        None,
+        "register the repository shipped by the installed Python "
+        "package NAME (for example cmx4mlops)",
+        metavar="NAME",
+    )
+    allow_external_links = Flag(
+        BOOL,
+        False,
+        "also follow links in the repository that lead "
+        "outside it (they are not followed otherwise; "
+        "CMSM_ALLOW_EXTERNAL_LINKS=1 allows them in every repository); "
+        "on a registered repository, turns this on",
+    )
 
 
 class _ListOptions(Options):
@@ -61,8 +70,10 @@ def _add(options: _AddOptions, ctx: Context) -> int:
     if allow_links:
         links = "note: links in it are followed even where they lead outside it."
     else:
-        links = ("note: links in it that lead outside it are not followed "
-                 "(--allow-external-links follows them).")  # fmt: skip
+        links = (
+            "note: links in it that lead outside it are not followed "
+            "(--allow-external-links follows them)."
+        )
     print(links, file=ctx.out)
     if index.broken() or warnings:
         print(f"Run 'cm-snakemake repo check {repo.alias}' for the details.", file=ctx.out)

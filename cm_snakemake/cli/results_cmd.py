@@ -18,8 +18,12 @@ DEFAULT_DIR = os.path.join("results", "mlperf")
 
 class _ResultsOptions(Options):
     csv = Flag(BOOL, False, "print the table as CSV")
-    check = Flag(PATH, None, "check the submission tree SUBMISSION/<division>/<submitter> "
-                 "instead", metavar="TREE")  # fmt: skip
+    check = Flag(
+        PATH,
+        None,
+        "check the submission tree SUBMISSION/<division>/<submitter> instead",
+        metavar="TREE",
+    )
 
 
 def _results(options: _ResultsOptions, ctx: Context) -> int:
@@ -64,8 +68,9 @@ def _check(tree: str, ctx: Context) -> int:
     from ..mlperf.submission import check_submission
 
     if not os.path.isdir(tree):
-        raise UsageError(f"no submission tree at {tree}",
-                         hint="name the <division>/<submitter> folder")  # fmt: skip
+        raise UsageError(
+            f"no submission tree at {tree}", hint="name the <division>/<submitter> folder"
+        )
     problems = check_submission(tree)
     for problem in problems:
         print(problem, file=ctx.out)

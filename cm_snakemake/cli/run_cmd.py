@@ -29,15 +29,24 @@ __all__ = ["RUN", "RunOptions", "accepted_inputs", "report_choice"]
 class RunOptions(InputOptions):
     """The flags of ``run``; any other flag is an input of the script."""
 
-    json = Flag(BOOL, False, "print the result as JSON (and nothing else on standard output: "
-                "what scripts print goes to standard error)")  # fmt: skip
-    new = Flag(BOOL, False, "rebuild the requested script's cache entry instead of reusing it "
-               "(its dependencies still come from the cache)", aliases=("renew",))  # fmt: skip
+    json = Flag(
+        BOOL,
+        False,
+        "print the result as JSON (and nothing else on standard output: "
+        "what scripts print goes to standard error)",
+    )
+    new = Flag(
+        BOOL,
+        False,
+        "rebuild the requested script's cache entry instead of reusing it "
+        "(its dependencies still come from the cache)",
+        aliases=("renew",),
+    )
     dry_run = Flag(BOOL, False, "print the plan instead of running it")
-    jobs = Flag(WHOLE, None, "run through Snakemake with N jobs at once (one Snakemake "
-                "process)")  # fmt: skip
-    profile = Flag(PATH, None, "run through Snakemake with this profile (e.g. profiles/slurm)",
-                   metavar="DIR")  # fmt: skip
+    jobs = Flag(WHOLE, None, "run through Snakemake with N jobs at once (one Snakemake process)")
+    profile = Flag(
+        PATH, None, "run through Snakemake with this profile (e.g. profiles/slurm)", metavar="DIR"
+    )
     cache_dir = Flag(PATH, None, "another cache root", metavar="DIR")
 
 
@@ -86,8 +95,9 @@ def report_choice(ctx: Context, query: TagQuery, artifact: str | None, node: Pla
         )
 
 
-def _remember(runtime: Runtime, registry: Registry, request_id: str, root_key: str,
-              accepted: frozenset[str]) -> None:  # fmt: skip
+def _remember(
+    runtime: Runtime, registry: Registry, request_id: str, root_key: str, accepted: frozenset[str]
+) -> None:
     from ..plan.remembered import Remembered, remember
 
     nodes = list(runtime.planner.nodes.values())
@@ -95,8 +105,9 @@ def _remember(runtime: Runtime, registry: Registry, request_id: str, root_key: s
     if root is None or not root.cached or any(n.alternatives for n in nodes):
         return
     found = Remembered(root.key, root.alias, tuple(sorted(accepted)))
-    remember(registry.index_dir, request_id, found, [n.path for n in nodes],
-             registry.repositories())  # fmt: skip
+    remember(
+        registry.index_dir, request_id, found, [n.path for n in nodes], registry.repositories()
+    )
 
 
 def _run(options: RunOptions, ctx: Context) -> int:
@@ -136,8 +147,9 @@ def _request(options: RunOptions, ctx: Context, query: TagQuery, artifact: str |
     return _plan_and_run(options, ctx, query, artifact, inputs, registry, request_id)
 
 
-def _through_snakemake(options: RunOptions, ctx: Context, query: TagQuery,
-                       artifact: str | None) -> int:  # fmt: skip
+def _through_snakemake(
+    options: RunOptions, ctx: Context, query: TagQuery, artifact: str | None
+) -> int:
     """Compile the request and run it with one Snakemake process (parallel, or on a cluster)."""
     import subprocess
     import sys
@@ -178,8 +190,12 @@ def _through_snakemake(options: RunOptions, ctx: Context, query: TagQuery,
     if dry_run:
         return EXIT_OK if done.returncode == 0 else EXIT_USER_ERROR
     if done.returncode != 0:
-        raise ScriptFailed(request, "the Snakemake run", "a job failed (see its log above)",
-                           returncode=done.returncode)  # fmt: skip
+        raise ScriptFailed(
+            request,
+            "the Snakemake run",
+            "a job failed (see its log above)",
+            returncode=done.returncode,
+        )
     target = workflow.target(request, **inputs)  # compiled by the run: a file read here
     with open(target, encoding="utf-8") as fh:
         result = json.load(fh)
@@ -202,9 +218,14 @@ include: cm.rules()
 
 
 def _plan_and_run(
-    options: RunOptions, ctx: Context, query: TagQuery, artifact: str | None,
-    inputs: dict[str, Any], registry: Registry, request_id: str,
-) -> int:  # fmt: skip
+    options: RunOptions,
+    ctx: Context,
+    query: TagQuery,
+    artifact: str | None,
+    inputs: dict[str, Any],
+    registry: Registry,
+    request_id: str,
+) -> int:
     from ..runtime.facts import host_facts, load_facts
 
     index = open_index(ctx, registry)

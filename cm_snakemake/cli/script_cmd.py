@@ -17,8 +17,17 @@ if TYPE_CHECKING:
     from .grammar import Args
     from .main import Context
 
-__all__ = ["FIND", "INPUT_ARGUMENTS", "LIST", "REQUEST_ARGUMENTS", "SHOW", "InputOptions",
-           "RequestOptions", "open_index", "request_from"]  # fmt: skip
+__all__ = [
+    "FIND",
+    "INPUT_ARGUMENTS",
+    "LIST",
+    "REQUEST_ARGUMENTS",
+    "SHOW",
+    "InputOptions",
+    "RequestOptions",
+    "open_index",
+    "request_from",
+]
 
 _MAX_BROKEN_SHOWN = 5
 
@@ -41,8 +50,12 @@ class InputOptions(RequestOptions):
     their own is an input of the script, checked against what it accepts."""
 
     takes_inputs = True
-    facts = Flag(PATH, None, "host facts to plan with (default: this machine's, kept in "
-                 "$CMSM_HOME/facts)", metavar="FILE")  # fmt: skip
+    facts = Flag(
+        PATH,
+        None,
+        "host facts to plan with (default: this machine's, kept in $CMSM_HOME/facts)",
+        metavar="FILE",
+    )
     no_facts = Flag(BOOL, False, "plan without host facts")
     quiet = Flag(BOOL, False, "accepted for CM compatibility (cm-snakemake never prompts)")
 
@@ -96,8 +109,10 @@ def request_from(options: RequestOptions) -> tuple[TagQuery, str | None]:
             flag = options.flag_before(word)
             hint = 'Give one alias, or tags in quotes: "get python3 _shared".'
             if flag is not None:
-                hint = (f"If it is the value of --{flag}, write --{flag}={word}: a flag's "
-                        "value goes in the same word, after '=' (CM's grammar).")  # fmt: skip
+                hint = (
+                    f"If it is the value of --{flag}, write --{flag}={word}: a flag's "
+                    "value goes in the same word, after '=' (CM's grammar)."
+                )
             raise UsageError(f"unexpected argument '{word}'", hint=hint)
     return TagQuery.parse(tags), artifact
 

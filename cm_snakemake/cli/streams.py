@@ -51,9 +51,12 @@ def json_stdout(ctx: Context) -> Iterator[Context]:
         return
     out: TextIO = ctx.out
     if _writes_to_fd1(ctx.out):
-        out = io.TextIOWrapper(io.FileIO(os.dup(saved), "w"), line_buffering=True,
-                               encoding=getattr(ctx.out, "encoding", None) or "utf-8",
-                               errors=getattr(ctx.out, "errors", None) or "strict")  # fmt: skip
+        out = io.TextIOWrapper(
+            io.FileIO(os.dup(saved), "w"),
+            line_buffering=True,
+            encoding=getattr(ctx.out, "encoding", None) or "utf-8",
+            errors=getattr(ctx.out, "errors", None) or "strict",
+        )
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield Context(out, ctx.err, ctx.reporter)

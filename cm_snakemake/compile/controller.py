@@ -62,8 +62,10 @@ class Recovery:
         if self.locks_removed:
             lines.append(f"removed its stale lock ({self.locks_removed} lock files)")
         if self.results_kept:
-            lines.append(f"kept {self.results_kept} CM results its jobs finished; "
-                         "its unfinished jobs run again")  # fmt: skip
+            lines.append(
+                f"kept {self.results_kept} CM results its jobs finished; "
+                "its unfinished jobs run again"
+            )
         return ["; ".join(lines)]
 
 
@@ -191,8 +193,15 @@ def _recover_and_register(
     mine = os.path.join(registry, f"{platform.node()}-{os.getpid()}.json")
     tmp = f"{mine}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"host": platform.node(), "pidns": _pid_namespace(), "pid": os.getpid(),
-                   "started": _start_time(os.getpid())}, fh)  # fmt: skip
+        json.dump(
+            {
+                "host": platform.node(),
+                "pidns": _pid_namespace(),
+                "pid": os.getpid(),
+                "started": _start_time(os.getpid()),
+            },
+            fh,
+        )
     os.replace(tmp, mine)
 
     def unregister() -> None:

@@ -143,9 +143,13 @@ class CMWorkflow:
         _write_json(path, plan.to_json())
         self._plans.pop(path, None)  # read back as written
         root = plan.node(plan.root)
-        remembered.remember(registry.index_dir, f"plan:{request_id}",
-                          remembered.Remembered(root.key, root.alias, ()),
-                          [n.path for n in plan.nodes.values()], repos)  # fmt: skip
+        remembered.remember(
+            registry.index_dir,
+            f"plan:{request_id}",
+            remembered.Remembered(root.key, root.alias, ()),
+            [n.path for n in plan.nodes.values()],
+            repos,
+        )
         return path
 
     def target(self, request: str, **inputs: Any) -> str:
@@ -197,8 +201,17 @@ class CMWorkflow:
             if os.path.isfile(path):
                 continue
             deps = [nodes[d["key"]] for d in node["deps"] if d.get("key") in nodes]
-            _write_json(path, {"format": 1, "request": key, "root": key, "facts": {},
-                               "notes": [], "nodes": [node, *deps]})  # fmt: skip
+            _write_json(
+                path,
+                {
+                    "format": 1,
+                    "request": key,
+                    "root": key,
+                    "facts": {},
+                    "notes": [],
+                    "nodes": [node, *deps],
+                },
+            )
         return {"nodes": list(nodes.values())}
 
     def rule_specs(self, plan: dict[str, Any], owner: object | None = None) -> list[RuleSpec]:
@@ -229,9 +242,11 @@ class CMWorkflow:
 
     def shell(self) -> str:
         python = sys.executable
-        return (f"{python} -m cm_snakemake job --plan={self.nodes_dir}/{{wildcards.key}}.json "
-                f"--key={{wildcards.key}} --results={self.results_dir} "
-                f"--cache-dir={self.cache_dir} --timeout={{resources.cm_timeout}}")  # fmt: skip
+        return (
+            f"{python} -m cm_snakemake job --plan={self.nodes_dir}/{{wildcards.key}}.json "
+            f"--key={{wildcards.key}} --results={self.results_dir} "
+            f"--cache-dir={self.cache_dir} --timeout={{resources.cm_timeout}}"
+        )
 
 
 def rule_specs(
@@ -258,9 +273,10 @@ def rule_specs(
             )
         spec.nodes[node["key"]] = node
         spec.inputs_of[node["key"]] = [
-            workflow.output_of(by_key[d["key"]]) for d in node["deps"]
+            workflow.output_of(by_key[d["key"]])
+            for d in node["deps"]
             if d["kind"] == "static" and d["key"] in by_key
-        ]  # fmt: skip
+        ]
     return list(specs.values())
 
 

@@ -88,9 +88,14 @@ class Repository(Record):
         return self.allow_external_links or links.allowed_by_env()
 
     def to_json(self) -> dict[str, str | bool]:
-        return {"alias": self.alias, "uid": self.uid, "path": self.root,
-                "dialect": self.dialect.value, "bundled": self.bundled,
-                "allow_external_links": self.allow_external_links}  # fmt: skip
+        return {
+            "alias": self.alias,
+            "uid": self.uid,
+            "path": self.root,
+            "dialect": self.dialect.value,
+            "bundled": self.bundled,
+            "allow_external_links": self.allow_external_links,
+        }
 
 
 def _refuse_outside(path: str, root: str, allowed: bool) -> None:

@@ -270,17 +270,37 @@ def folder_signature(folder: str) -> tuple[tuple[str, int, int], ...]:
 def scan_to_plain(scan: ScriptScan) -> tuple[object, ...]:
     """The scan as plain data (for the index snapshot)."""
     return (
-        tuple(sorted(scan.refs)), scan.reads_all, tuple(sorted(scan.hook_writes)),
-        scan.hook_writes_all, tuple((n, tuple(sorted(k)), a) for n, k, a in scan.stage_writes),
-        tuple(sorted(scan.native_writes)), scan.native_writes_all, scan.has_preprocess,
-        scan.has_postprocess, scan.has_predeps, scan.native_scripts, scan.digest,
-    )  # fmt: skip
+        tuple(sorted(scan.refs)),
+        scan.reads_all,
+        tuple(sorted(scan.hook_writes)),
+        scan.hook_writes_all,
+        tuple((n, tuple(sorted(k)), a) for n, k, a in scan.stage_writes),
+        tuple(sorted(scan.native_writes)),
+        scan.native_writes_all,
+        scan.has_preprocess,
+        scan.has_postprocess,
+        scan.has_predeps,
+        scan.native_scripts,
+        scan.digest,
+    )
 
 
 def scan_from_plain(data: Any) -> ScriptScan:
     """The inverse of :func:`scan_to_plain`."""
-    (refs, reads_all, hook_writes, hook_all, stages, native, native_all, pre, post, predeps,
-     scripts, digest) = data  # fmt: skip
+    (
+        refs,
+        reads_all,
+        hook_writes,
+        hook_all,
+        stages,
+        native,
+        native_all,
+        pre,
+        post,
+        predeps,
+        scripts,
+        digest,
+    ) = data
     return ScriptScan(
         refs=frozenset(refs),
         reads_all=bool(reads_all),

@@ -69,8 +69,18 @@ class ScriptEntry(Record):
     ``error`` is set when the meta cannot be read; such an entry is never a search result.
     """
 
-    __slots__ = ("alias", "dialect", "error", "path", "repo", "sort", "tags", "uid",
-                 "variations", "warnings")  # fmt: skip
+    __slots__ = (
+        "alias",
+        "dialect",
+        "error",
+        "path",
+        "repo",
+        "sort",
+        "tags",
+        "uid",
+        "variations",
+        "warnings",
+    )
 
     def __init__(  # noqa: PLR0913 - the fields of the record
         self,
@@ -107,14 +117,25 @@ class ScriptEntry(Record):
 
     def to_plain(self) -> tuple[object, ...]:
         """Return the entry as plain data (for the snapshot)."""
-        return (self.alias, self.uid, self.tags, self.variations, self.sort, self.path,
-                self.repo, str(self.dialect), self.warnings, self.error)  # fmt: skip
+        return (
+            self.alias,
+            self.uid,
+            self.tags,
+            self.variations,
+            self.sort,
+            self.path,
+            self.repo,
+            str(self.dialect),
+            self.warnings,
+            self.error,
+        )
 
     @classmethod
     def from_plain(cls, data: tuple[object, ...]) -> ScriptEntry:
         alias, uid, tags, variations, sort, path, repo, dialect, warnings, error = data
-        return cls(alias, uid, tags, variations, sort, path, repo, Dialect(dialect),  # type: ignore[arg-type]
-                   warnings, error)  # type: ignore[arg-type]  # fmt: skip
+        fields = (alias, uid, tags, variations, sort, path, repo, Dialect(str(dialect)), warnings,
+                  error)  # fmt: skip
+        return cls(*fields)  # type: ignore[arg-type]
 
 
 # What is read per script folder: (signature, entry as plain data, pickled typed meta or None)
@@ -168,15 +189,25 @@ def _read_script(repo: Repository, script_dir: str, sig: Signature) -> _Stored:
             raw, path=script_dir, meta_files=tuple(map(str, files)), dialect=dialect
         )
     except MetaError as exc:
-        entry = ScriptEntry(dir_name, "", (), (), 0, script_dir, repo.alias, dialect,
-                            error=exc.render())  # fmt: skip
+        entry = ScriptEntry(
+            dir_name, "", (), (), 0, script_dir, repo.alias, dialect, error=exc.render()
+        )
         return sig, entry.to_plain(), None
     texts = tuple([*notes, *map(str, warnings), *link_warnings])
     if meta.alias != dir_name:
         message = f"alias '{meta.alias}' differs from its folder name '{dir_name}'"
         texts += (str(MetaWarning(Where(str(files[0])), message)),)
-    entry = ScriptEntry(meta.alias, meta.uid, meta.tags, tuple(meta.variations), meta.sort,
-                        script_dir, repo.alias, dialect, texts)  # fmt: skip
+    entry = ScriptEntry(
+        meta.alias,
+        meta.uid,
+        meta.tags,
+        tuple(meta.variations),
+        meta.sort,
+        script_dir,
+        repo.alias,
+        dialect,
+        texts,
+    )
     return sig, entry.to_plain(), pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -241,8 +272,9 @@ class ScriptIndex:
         """The script folders of ``repo`` to read, and entries for the ones that are links
         out of the repository (not read unless allowed)."""
         with os.scandir(repo.scripts_dir) as it:
-            found = sorted((e.path, e.is_symlink()) for e in it
-                           if e.is_dir() and not e.name.startswith("."))  # fmt: skip
+            found = sorted(
+                (e.path, e.is_symlink()) for e in it if e.is_dir() and not e.name.startswith(".")
+            )
         dirs: list[str] = []
         refused: list[ScriptEntry] = []
         allowed = repo.links_allowed
@@ -298,8 +330,10 @@ class ScriptIndex:
         if entries_file is None or metas_file is None:
             return
         metas = self._read_snapshot(repo, "metas") if len(fresh) < len(entries) else {}
-        stored = {d: (sig, fresh[d] if d in fresh else metas.get(d, (None, None))[1])
-                  for d, (sig, _) in entries.items()}  # fmt: skip
+        stored = {
+            d: (sig, fresh[d] if d in fresh else metas.get(d, (None, None))[1])
+            for d, (sig, _) in entries.items()
+        }
         for file, data in ((metas_file, stored), (entries_file, entries)):
             problem = save_snapshot(file, self._tag, (*self._identity(repo), data))
             if problem:

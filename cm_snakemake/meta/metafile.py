@@ -122,8 +122,11 @@ def _check_shape(data: Any, path: str) -> None:
 
     def measure(value: Any, depth: int, key: str | None) -> tuple[int, int]:
         if isinstance(value, str) and _SURROGATE.search(value):
-            raise fail(key, f"the text {value!r:.40} holds a lone surrogate, not a character",
-                       "Write the character itself, or its UTF-16 pair of escapes.")  # fmt: skip
+            raise fail(
+                key,
+                f"the text {value!r:.40} holds a lone surrogate, not a character",
+                "Write the character itself, or its UTF-16 pair of escapes.",
+            )
         if not isinstance(value, dict | list):
             return 0, 1
         found = memo.get(id(value))
@@ -139,8 +142,11 @@ def _check_shape(data: Any, path: str) -> None:
                 item_height, item_count = measure(item, depth + 1, key if depth else name)
                 height, count = max(height, item_height), count + item_count
                 if count > MAX_VALUES:
-                    raise fail(key, f"expands to more than {MAX_VALUES} values (YAML aliases)",
-                               "Write the value out instead of repeating aliases.")  # fmt: skip
+                    raise fail(
+                        key,
+                        f"expands to more than {MAX_VALUES} values (YAML aliases)",
+                        "Write the value out instead of repeating aliases.",
+                    )
             found = memo[id(value)] = (height + 1, count)
         if depth + found[0] > MAX_DEPTH:
             raise fail(key, f"nested deeper than {MAX_DEPTH} levels")

@@ -19,8 +19,7 @@ from .runs import RunRecord, load_run
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["MLPerfConfig", "RunSpec", "ConfigError", "collect", "make_results",
-           "make_submission"]  # fmt: skip
+__all__ = ["MLPerfConfig", "RunSpec", "ConfigError", "collect", "make_results", "make_submission"]
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("performance", "accuracy")
@@ -72,8 +71,10 @@ class MLPerfConfig:
             out = []
             for value in values:
                 if str(value).lower() not in known:
-                    raise ConfigError(f"{source}: {key}: unknown value {value!r}",
-                                      hint="choose from " + ", ".join(allowed))  # fmt: skip
+                    raise ConfigError(
+                        f"{source}: {key}: unknown value {value!r}",
+                        hint="choose from " + ", ".join(allowed),
+                    )
                 out.append(known[str(value).lower()])
             if not out:
                 raise ConfigError(f"{source}: {key} is empty", hint="name at least one")
@@ -93,9 +94,12 @@ class MLPerfConfig:
                 raise ConfigError(f"{source}: {key}: {value!r} is not a whole number") from exc
 
         return cls(
-            models=names("models", MODELS), scenarios=names("scenarios", SCENARIOS),
-            modes=names("modes", MODES), run_style=style,
-            min_duration_ms=number("min_duration_ms"), min_query_count=number("min_query_count"),
+            models=names("models", MODELS),
+            scenarios=names("scenarios", SCENARIOS),
+            modes=names("modes", MODES),
+            run_style=style,
+            min_duration_ms=number("min_duration_ms"),
+            min_query_count=number("min_query_count"),
             division=str(config.get("division", "open")),
             submitter=str(config.get("submitter", "cm-snakemake")),
             system_name=str(config.get("system_name") or platform.node() or "system"),
@@ -104,18 +108,24 @@ class MLPerfConfig:
             resnet50_checksum=str(config.get("resnet50_checksum") or ""),
             imagenet=str(config.get("imagenet") or ""),
             imagenet_sha256=str(config.get("imagenet_sha256") or ""),
-        )  # fmt: skip
+        )
 
     def runs(self) -> list[RunSpec]:
-        return [RunSpec(m, s, mode) for m in self.models for s in self.scenarios
-                for mode in self.modes]  # fmt: skip
+        return [
+            RunSpec(m, s, mode) for m in self.models for s in self.scenarios for mode in self.modes
+        ]
 
     def request(self, run: RunSpec) -> tuple[str, dict[str, Any]]:
         """The CM request of one run, and its inputs."""
         family, kind = MODELS[run.model]
-        words = ["app mlperf inference mlperf-inference-onnx", f"_{family}",
-                 *([f"_{kind}"] if kind else []), f"_{run.scenario.lower()}", f"_{run.mode}",
-                 f"_{self.run_style}"]  # fmt: skip
+        words = [
+            "app mlperf inference mlperf-inference-onnx",
+            f"_{family}",
+            *([f"_{kind}"] if kind else []),
+            f"_{run.scenario.lower()}",
+            f"_{run.mode}",
+            f"_{self.run_style}",
+        ]
         inputs: dict[str, Any] = {}
         if family == "resnet50":
             inputs.update(resnet50_inputs(self))
@@ -132,15 +142,20 @@ def resnet50_inputs(self: MLPerfConfig) -> dict[str, Any]:
     adr: dict[str, Any] = {}
     model = self.resnet50_model
     if model:
-        key = "CM_ML_MODEL_RESNET50_URL" if model.startswith(_URL) else (
-            "CM_ML_MODEL_RESNET50_LOCAL_PATH")  # fmt: skip
+        key = (
+            "CM_ML_MODEL_RESNET50_URL"
+            if model.startswith(_URL)
+            else ("CM_ML_MODEL_RESNET50_LOCAL_PATH")
+        )
         env[key] = model if key.endswith("URL") else os.path.abspath(model)
     if self.resnet50_checksum:
         env["CM_ML_MODEL_RESNET50_CHECKSUM"] = self.resnet50_checksum
     if not self.imagenet:
-        raise ConfigError("the resnet50 model needs the ImageNet validation images",
-                          hint="set imagenet: a folder of JPEGs with val_map.txt, or the URL "
-                               "of an archive of it (with imagenet_sha256)")  # fmt: skip
+        raise ConfigError(
+            "the resnet50 model needs the ImageNet validation images",
+            hint="set imagenet: a folder of JPEGs with val_map.txt, or the URL "
+            "of an archive of it (with imagenet_sha256)",
+        )
     if self.imagenet.startswith(_URL):
         env["CM_DATASET_IMAGENET_URL"] = self.imagenet
         if self.imagenet_sha256:
@@ -156,8 +171,10 @@ def _harness_result(node_result: str) -> str:
         env = json.load(fh).get("new_env", {})
     path = env.get("CM_MLPERF_RESULT_FILE")
     if not path:
-        raise CMSnakemakeError(f"{node_result} names no CM_MLPERF_RESULT_FILE",
-                               hint="rerun the benchmark job (snakemake --forcerun)")  # fmt: skip
+        raise CMSnakemakeError(
+            f"{node_result} names no CM_MLPERF_RESULT_FILE",
+            hint="rerun the benchmark job (snakemake --forcerun)",
+        )
     return str(path)
 
 
@@ -172,15 +189,20 @@ def make_results(node_results: Iterable[str], system: str, out_dir: str) -> dict
     return write_results(results_frame(collect(node_results, system)), out_dir)
 
 
-def make_submission(node_results: Iterable[str], facts: Mapping[str, Any], config: MLPerfConfig,
-                    out_dir: str) -> tuple[str, list[str]]:  # fmt: skip
+def make_submission(
+    node_results: Iterable[str], facts: Mapping[str, Any], config: MLPerfConfig, out_dir: str
+) -> tuple[str, list[str]]:
     """Build the submission tree and check it: (tree, problems)."""
     from .submission import build_submission, check_submission, system_description
 
     records = collect(node_results, config.system_name)
-    system = system_description(facts, division=config.division, submitter=config.submitter,
-                                system_name=config.system_name,
-                                framework=_framework(records))  # fmt: skip
+    system = system_description(
+        facts,
+        division=config.division,
+        submitter=config.submitter,
+        system_name=config.system_name,
+        framework=_framework(records),
+    )
     base = build_submission(records, out_dir, system)
     return base, [str(p) for p in check_submission(base)]
 

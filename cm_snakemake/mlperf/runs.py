@@ -57,8 +57,10 @@ def load_run(result_json: str, system: str = "") -> RunRecord:
         with open(result_json, encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read the run result {result_json}: {exc}",
-                       hint="rerun the benchmark job that writes it") from exc  # fmt: skip
+        raise RunError(
+            f"cannot read the run result {result_json}: {exc}",
+            hint="rerun the benchmark job that writes it",
+        ) from exc
     detail = data.get("loadgen", {})
     performance = data.get("mode") == "performance"
     qps = detail.get("result_samples_per_second") or detail.get("result_completed_samples_per_sec")
@@ -66,8 +68,12 @@ def load_run(result_json: str, system: str = "") -> RunRecord:
         qps = detail["result_qps_with_loadgen_overhead"]
     metric = data.get("metric", {})
     return RunRecord(
-        model=data["model"], backend=data.get("backend", ""), device=data.get("device", ""),
-        scenario=data["scenario"], mode=data["mode"], run_style=data.get("run_style", ""),
+        model=data["model"],
+        backend=data.get("backend", ""),
+        device=data.get("device", ""),
+        scenario=data["scenario"],
+        mode=data["mode"],
+        run_style=data.get("run_style", ""),
         metric=metric.get("name", "") if performance else "top1",
         value=(metric.get("value") if performance else data.get("accuracy", {}).get("top1")),
         samples_per_second=float(qps) if performance and qps is not None else None,
@@ -76,9 +82,11 @@ def load_run(result_json: str, system: str = "") -> RunRecord:
         latency_p99_ms=_ms(detail.get(LATENCY_KEYS["p99"])) if performance else None,
         accuracy_top1=data.get("accuracy", {}).get("top1"),
         valid=(detail.get("result_validity") == "VALID") if performance else None,
-        system=system, started=float(data.get("started", 0)),
-        finished=float(data.get("finished", 0)), output_dir=os.path.dirname(result_json),
-    )  # fmt: skip
+        system=system,
+        started=float(data.get("started", 0)),
+        finished=float(data.get("finished", 0)),
+        output_dir=os.path.dirname(result_json),
+    )
 
 
 def find_runs(root: str) -> list[str]:

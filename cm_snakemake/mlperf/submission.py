@@ -50,25 +50,32 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-def system_description(facts: Mapping[str, Any], *, division: str, submitter: str,
-                       system_name: str, framework: str) -> dict[str, Any]:  # fmt: skip
+def system_description(
+    facts: Mapping[str, Any], *, division: str, submitter: str, system_name: str, framework: str
+) -> dict[str, Any]:
     """The system description JSON, filled from detected host facts (``CM_HOST_*``)."""
     cores = facts.get("CM_HOST_CPU_TOTAL_PHYSICAL_CORES") or facts.get(
         "CM_HOST_CPU_TOTAL_LOGICAL_CORES", ""
     )
     os_name = " ".join(str(facts.get(k, "")) for k in ("CM_HOST_OS_FLAVOR", "CM_HOST_OS_VERSION"))
     return {
-        "division": division, "submitter": submitter, "status": "available",
-        "system_name": system_name, "system_type": "edge", "number_of_nodes": "1",
+        "division": division,
+        "submitter": submitter,
+        "status": "available",
+        "system_name": system_name,
+        "system_type": "edge",
+        "number_of_nodes": "1",
         "host_processor_model_name": str(facts.get("CM_HOST_CPU_MODEL_NAME", "")),
         "host_processors_per_node": str(facts.get("CM_HOST_CPU_SOCKETS", "1") or "1"),
         "host_processor_core_count": str(cores),
         "host_memory_capacity": str(facts.get("CM_HOST_MEMORY_CAPACITY", "")),
         "host_storage_capacity": str(facts.get("CM_HOST_DISK_CAPACITY", "")),
-        "accelerators_per_node": "0", "accelerator_model_name": "N/A",
-        "framework": framework, "operating_system": os_name.strip() or "unknown",
+        "accelerators_per_node": "0",
+        "accelerator_model_name": "N/A",
+        "framework": framework,
+        "operating_system": os_name.strip() or "unknown",
         "sw_notes": "run with cm-snakemake",
-    }  # fmt: skip
+    }
 
 
 def _family(model: str) -> str:
@@ -100,14 +107,24 @@ def build_submission(records: Iterable[RunRecord], root: str, system: Mapping[st
         os.makedirs(measurements, exist_ok=True)
         shutil.copy2(os.path.join(record.output_dir, "user.conf"), measurements)
         with open(os.path.join(measurements, f"{name}.json"), "w", encoding="utf-8") as fh:
-            json.dump({"input_data_types": "fp32", "retraining": "no",
-                       "starting_weights_filename": record.model,
-                       "weight_data_types": "fp32", "weight_transformations": "none",
-                       "run_style": record.run_style}, fh, indent=2)  # fmt: skip
+            json.dump(
+                {
+                    "input_data_types": "fp32",
+                    "retraining": "no",
+                    "starting_weights_filename": record.model,
+                    "weight_data_types": "fp32",
+                    "weight_transformations": "none",
+                    "run_style": record.run_style,
+                },
+                fh,
+                indent=2,
+            )
         with open(os.path.join(measurements, "README.md"), "w", encoding="utf-8") as fh:
-            fh.write(f"# {record.model} {record.scenario}\n\nRun with `snakemake -s "
-                     "workflows/mlperf/Snakefile mlperf_all` (cm-snakemake), backend "
-                     f"{record.backend} on {record.device}.\n")  # fmt: skip
+            fh.write(
+                f"# {record.model} {record.scenario}\n\nRun with `snakemake -s "
+                "workflows/mlperf/Snakefile mlperf_all` (cm-snakemake), backend "
+                f"{record.backend} on {record.device}.\n"
+            )
         code = os.path.join(base, "code", record.model)
         os.makedirs(code, exist_ok=True)
         with open(os.path.join(code, "README.md"), "w", encoding="utf-8") as fh:
@@ -134,8 +151,9 @@ def check_submission(base: str) -> list[Problem]:
             problems.append(Problem(os.path.join(base, folder), "required folder is missing"))
     if problems:
         return problems
-    systems = sorted(f[:-5] for f in os.listdir(os.path.join(base, "systems"))
-                     if f.endswith(".json"))  # fmt: skip
+    systems = sorted(
+        f[:-5] for f in os.listdir(os.path.join(base, "systems")) if f.endswith(".json")
+    )
     if not systems:
         problems.append(Problem(os.path.join(base, "systems"), "no system description JSON"))
     for system in systems:
@@ -174,8 +192,9 @@ def _check_scenario(base: str, system: str, model: str, scenario: str) -> list[P
     if os.path.isfile(summary):
         validity = _summary_validity(summary)
         if validity != "VALID":
-            problems.append(Problem(summary, f"the performance run is {validity or 'not judged'}"
-                                             ", not VALID"))  # fmt: skip
+            problems.append(
+                Problem(summary, f"the performance run is {validity or 'not judged'}, not VALID")
+            )
     accuracy = os.path.join(here, "accuracy")
     for file in ACCURACY_FILES:
         if not os.path.isfile(os.path.join(accuracy, file)):
@@ -188,8 +207,12 @@ def _check_scenario(base: str, system: str, model: str, scenario: str) -> list[P
         if match is None:
             problems.append(Problem(text_path, "no 'top-1 accuracy: N%' line"))
         elif target is not None and float(match.group(1)) / 100 < target:
-            problems.append(Problem(text_path, f"top-1 accuracy {match.group(1)}% is below the "
-                                               f"target {100 * target:.3f}%"))  # fmt: skip
+            problems.append(
+                Problem(
+                    text_path,
+                    f"top-1 accuracy {match.group(1)}% is below the target {100 * target:.3f}%",
+                )
+            )
     measurements = os.path.join(base, "measurements", system, model, scenario)
     for file in ("user.conf", "README.md", f"{system}.json"):
         if not os.path.isfile(os.path.join(measurements, file)):

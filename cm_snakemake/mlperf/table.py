@@ -46,9 +46,16 @@ def write_results(frame: pd.DataFrame, out_dir: str) -> dict[str, str]:
             message = f"writing the MLPerf results needs {module}, which is not installed"
             raise CMSnakemakeError(message, hint="pip install 'cm-snakemake[mlperf]'")
     os.makedirs(out_dir, exist_ok=True)
-    paths = {kind: os.path.join(out_dir, name) for kind, name in (
-        ("csv", "results.csv"), ("parquet", "results.parquet"), ("throughput", "throughput.png"),
-        ("latency", "latency.png"), ("html", "summary.html"))}  # fmt: skip
+    paths = {
+        kind: os.path.join(out_dir, name)
+        for kind, name in (
+            ("csv", "results.csv"),
+            ("parquet", "results.parquet"),
+            ("throughput", "throughput.png"),
+            ("latency", "latency.png"),
+            ("html", "summary.html"),
+        )
+    }
     frame.to_csv(paths["csv"], index=False)
     frame.to_parquet(paths["parquet"], index=False)
     _plot_throughput(frame, paths["throughput"])
@@ -107,16 +114,29 @@ def _write_html(frame: pd.DataFrame, path: str) -> None:
     runs = len(frame)
     invalid = int((_performance(frame)["valid"] == False).sum())  # noqa: E712 (nullable)
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write("<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-                 "<title>MLPerf inference results</title></head><body>\n"
-                 f"<h1>MLPerf inference results</h1>\n<p>{runs} runs, {invalid} invalid "
-                 "performance runs.</p>\n"
-                 f"{body}\n<h2>Throughput</h2><img src='{html.escape('throughput.png')}'>\n"
-                 "<h2>Latency</h2><img src='latency.png'>\n</body></html>\n")  # fmt: skip
+        fh.write(
+            "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+            "<title>MLPerf inference results</title></head><body>\n"
+            f"<h1>MLPerf inference results</h1>\n<p>{runs} runs, {invalid} invalid "
+            "performance runs.</p>\n"
+            f"{body}\n<h2>Throughput</h2><img src='{html.escape('throughput.png')}'>\n"
+            "<h2>Latency</h2><img src='latency.png'>\n</body></html>\n"
+        )
 
 
 def format_table(frame: pd.DataFrame) -> str:
     """The table as text for a terminal: the columns a reader compares."""
-    shown = frame[["model", "scenario", "mode", "run_style", "metric", "value", "latency_p90_ms",
-                   "accuracy_top1", "valid"]]  # fmt: skip
+    shown = frame[
+        [
+            "model",
+            "scenario",
+            "mode",
+            "run_style",
+            "metric",
+            "value",
+            "latency_p90_ms",
+            "accuracy_top1",
+            "valid",
+        ]
+    ]
     return str(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))

@@ -123,8 +123,7 @@ def _local_keys(start: Start, list_name: str) -> list[str]:
     if list_name == "post_deps":
         return list(start.meta.clean_env_keys_post_deps)
     p = start.prefix
-    return [*(p + s for s in _LOCAL_SUFFIXES), f"{p}TMP_*", f"{p}GIT_*",
-            *start.meta.local_env_keys]  # fmt: skip
+    return [*(p + s for s in _LOCAL_SUFFIXES), f"{p}TMP_*", f"{p}GIT_*", *start.meta.local_env_keys]
 
 
 def _hide_local_keys(

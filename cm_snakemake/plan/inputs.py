@@ -7,8 +7,13 @@ node's ``inputs`` leave those out; the others (``skip_cache``, ``path``, ...) st
 node's inputs and so in its key.
 """
 
-__all__ = ["ENGINE_INPUTS", "ENV_FLAG_INPUTS", "MAPPING_INPUTS", "PLANNED_SEPARATELY",
-           "VERSION_INPUTS"]  # fmt: skip
+__all__ = [
+    "ENGINE_INPUTS",
+    "ENV_FLAG_INPUTS",
+    "MAPPING_INPUTS",
+    "PLANNED_SEPARATELY",
+    "VERSION_INPUTS",
+]
 
 VERSION_INPUTS = ("version", "version_min", "version_max", "version_max_usable")
 

@@ -139,11 +139,25 @@ class PlanNode:
                 fields["spec"] = freeze(fields["spec"])
                 deps.append(ResidualDep(**fields))
         values = dict(data)
-        for name in ("variations", "explicit_variations", "why", "facts", "alternatives",
-                     "new_env_keys"):  # fmt: skip
+        for name in (
+            "variations",
+            "explicit_variations",
+            "why",
+            "facts",
+            "alternatives",
+            "new_env_keys",
+        ):
             values[name] = tuple(values.get(name, ()))
-        for name in ("versions", "env", "resolved_env", "const", "inputs", "add_deps_recursive",
-                     "add_deps", "resources"):  # fmt: skip
+        for name in (
+            "versions",
+            "env",
+            "resolved_env",
+            "const",
+            "inputs",
+            "add_deps_recursive",
+            "add_deps",
+            "resources",
+        ):
             values[name] = freeze(values.get(name, {}))
         values["deps"] = tuple(deps)
         return cls(**values)

@@ -104,8 +104,9 @@ def _closure(meta: ScriptMeta, tags: list[str], excluded: set[str], done: set[st
             if default not in tags:
                 tags.append(default)
 
-    combined = sorted((v for v in meta.variations.values() if v.is_combined),
-                      key=lambda v: len(v.parts))  # fmt: skip
+    combined = sorted(
+        (v for v in meta.variations.values() if v.is_combined), key=lambda v: len(v.parts)
+    )
     combined_done: set[str] = set()
     top = Variation(default_variations=meta.default_variations)  # MLC: top level
     i = 0

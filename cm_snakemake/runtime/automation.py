@@ -77,8 +77,7 @@ class ScriptAutomation:
                 os.remove(os.path.join(self.cwd, tmp))
         done = run_native(self.cwd_path, env, Path(path), script_prefix=self._script_prefix())
         if done.code != 0:
-            return {"return": 2,
-                    "error": f"native script {name}.sh failed (exit code {done.code})"}  # fmt: skip
+            return {"return": 2, "error": f"native script {name}.sh failed (exit code {done.code})"}
         env.update(done.values)
         if i.get("detect_version"):
             return self._detect_version(env)
@@ -145,8 +144,9 @@ class ScriptAutomation:
             if not os.path.isfile(user_input):
                 return {"return": 1, "error": f"--input file {user_input} does not exist"}
             name, roots = os.path.basename(user_input), [os.path.dirname(user_input)]
-        candidates = self.find_file_in_paths({"file_name": name, "paths": roots,
-                                              "hook": i.get("hook")})["list"]  # fmt: skip
+        candidates = self.find_file_in_paths(
+            {"file_name": name, "paths": roots, "hook": i.get("hook")}
+        )["list"]
         env_path_key = str(i.get("env_path_key") or "")
         if i.get("detect_version") and env_path_key:
             kept = []
@@ -170,9 +170,13 @@ class ScriptAutomation:
                 extra = os.path.normpath(os.path.join(folder, "..", str(kind)))
                 if os.path.isdir(extra):
                     _prepend(env, str(key), extra)
-        return {"return": 0, "found_path": folder, "found_file_path": path,
-                "found_file_name": os.path.basename(path),
-                "default_path_list": default_list}  # fmt: skip
+        return {
+            "return": 0,
+            "found_path": folder,
+            "found_file_path": path,
+            "found_file_name": os.path.basename(path),
+            "default_path_list": default_list,
+        }
 
     def find_file_deep(self, i: dict[str, Any]) -> dict[str, Any]:
         found = []

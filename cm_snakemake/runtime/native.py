@@ -132,8 +132,11 @@ def explain_missing_script(
         hint = f"Make {path} the script itself, or a link to one that exists."
         return MissingScript(True, f"{name} in {script_dir} is {what}", hint)
     try:
-        present = sorted(n for n in os.listdir(script_dir)
-                         if n.endswith((".sh", ".bat")) and not n.startswith("tmp-"))  # fmt: skip
+        present = sorted(
+            n
+            for n in os.listdir(script_dir)
+            if n.endswith((".sh", ".bat")) and not n.startswith("tmp-")
+        )
     except OSError:
         present = []
     listing = ", ".join(looked)
@@ -145,8 +148,13 @@ def explain_missing_script(
             f"Add {looked[-1]} to the folder, or make script_name (in the meta, a variation "
             "or customize.py) name a script the folder has.",
         )
-    others = [n for n in present if n.startswith(f"{base}-") and n.endswith(".sh")
-              and n[len(base) + 1 : -3].split("-")[0] in _HOST_WORDS]  # fmt: skip
+    others = [
+        n
+        for n in present
+        if n.startswith(f"{base}-")
+        and n.endswith(".sh")
+        and n[len(base) + 1 : -3].split("-")[0] in _HOST_WORDS
+    ]
     if not others:
         return None
     flavor = _host_fact(env, env_prefix, "OS_FLAVOR")
@@ -237,10 +245,13 @@ def run_wrapper(
     out = open(log, "ab") if log is not None else None
     try:
         process = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=out,
+            command,
+            cwd=workdir,
+            env=env,
+            stdout=out,
             stderr=subprocess.STDOUT if out is not None else None,
             start_new_session=timeout is not None,
-        )  # fmt: skip
+        )
         try:
             return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -277,9 +288,10 @@ def read_env_out(path: Path) -> tuple[dict[str, str], list[str]]:
     except FileNotFoundError:
         return result, bad
     except OSError as exc:  # a folder of that name, no permission
-        raise CMSnakemakeError(f"{path} cannot be read: {exc.strerror or exc}",
-                               hint=f"The script must write {path.name} as a file of "
-                                    "KEY=VALUE lines.") from None  # fmt: skip
+        raise CMSnakemakeError(
+            f"{path} cannot be read: {exc.strerror or exc}",
+            hint=f"The script must write {path.name} as a file of KEY=VALUE lines.",
+        ) from None
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -332,8 +344,9 @@ def scrub_env_out(path: Path) -> None:
         return
     kept = [line for line in lines if not is_secret(line.partition("=")[0].strip())]
     if len(kept) != len(lines):
-        path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8",
-                        errors="surrogateescape")  # fmt: skip
+        path.write_text(
+            "".join(f"{line}\n" for line in kept), encoding="utf-8", errors="surrogateescape"
+        )
 
 
 RUN_STATE = "tmp-run-state.json"
@@ -351,8 +364,9 @@ def read_run_state(path: Path, *, script: str) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ScriptFailed(script, "native script", f"{path} cannot be read ({exc.strerror})",
-                           hint=hint) from None  # fmt: skip
+        raise ScriptFailed(
+            script, "native script", f"{path} cannot be read ({exc.strerror})", hint=hint
+        ) from None
     try:
         value = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:

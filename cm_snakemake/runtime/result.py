@@ -26,11 +26,19 @@ class NodeResult:
     secret_keys: list[str] = field(default_factory=list)  # exported secrets not stored
 
     def to_json(self) -> dict[str, Any]:
-        data = {"key": self.key, "script": self.script, "new_env": self.new_env,
-                "new_state": self.new_state, "version": self.version,
-                "from_cache": self.from_cache, "path": self.path, "deps": self.deps,
-                "skipped": self.skipped, "seconds": round(self.seconds, 3),
-                "extra_cache_tags": self.extra_cache_tags}  # fmt: skip
+        data = {
+            "key": self.key,
+            "script": self.script,
+            "new_env": self.new_env,
+            "new_state": self.new_state,
+            "version": self.version,
+            "from_cache": self.from_cache,
+            "path": self.path,
+            "deps": self.deps,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "extra_cache_tags": self.extra_cache_tags,
+        }
         if self.secret_keys:
             data["secret_keys"] = list(self.secret_keys)
         return data

@@ -79,13 +79,23 @@ class Runtime:
 
     # -- entry points --------------------------------------------------------------------------
 
-    def prepare(self, request: str | TagQuery, inputs: dict[str, Any] | None = None, *,
-                artifact: str | None = None) -> Prepared:  # fmt: skip
+    def prepare(
+        self,
+        request: str | TagQuery,
+        inputs: dict[str, Any] | None = None,
+        *,
+        artifact: str | None = None,
+    ) -> Prepared:
         """Plan a top-level request (tags and/or ``repo:alias``) with CLI-style inputs."""
         return self.planner.plan_call(root_call(request, inputs, artifact=artifact))
 
-    def run(self, request: str | TagQuery, inputs: dict[str, Any] | None = None, *,
-            artifact: str | None = None) -> NodeResult:  # fmt: skip
+    def run(
+        self,
+        request: str | TagQuery,
+        inputs: dict[str, Any] | None = None,
+        *,
+        artifact: str | None = None,
+    ) -> NodeResult:
         """Run a top-level request (tags and/or ``repo:alias``) with CLI-style inputs."""
         return self.run_prepared(self.prepare(request, inputs, artifact=artifact))
 
@@ -98,8 +108,9 @@ class Runtime:
         """Run one script call (planning it first with the live env)."""
         return self._run(self.planner.plan_call(call), state=state, cwd=cwd, rebuild=False)
 
-    def _run(self, prepared: Prepared, *, state: dict[str, Any], cwd: str,
-             rebuild: bool) -> NodeResult:  # fmt: skip
+    def _run(
+        self, prepared: Prepared, *, state: dict[str, Any], cwd: str, rebuild: bool
+    ) -> NodeResult:
         node = prepared.node
         done = self.results.get(node.key)
         if done is not None:
@@ -124,9 +135,14 @@ class Runtime:
             work = self._work_dir(node)
             # one run at a time in a node's folder: a job of a killed Snakemake controller may
             # still be running it when the next controller starts the node again
-            lock = (file_lock(os.path.join(os.path.dirname(work), f".{node.key}.lock"),
-                              on_wait=self._waiting(node))
-                    if self.results_dir else contextlib.nullcontext())  # fmt: skip
+            lock = (
+                file_lock(
+                    os.path.join(os.path.dirname(work), f".{node.key}.lock"),
+                    on_wait=self._waiting(node),
+                )
+                if self.results_dir
+                else contextlib.nullcontext()
+            )
             with lock:
                 result = self._execute(start, node, {}, work, planned=node.deps)
                 self._write_result(node, result)
@@ -165,8 +181,10 @@ class Runtime:
             try:
                 minutes = float(raw) if raw not in ("", None) else None
             except ValueError:
-                self.reporter.warning(f"{node.script}: resources.timeout {raw!r} is not a "
-                                      "number of minutes; no time limit")  # fmt: skip
+                self.reporter.warning(
+                    f"{node.script}: resources.timeout {raw!r} is not a "
+                    "number of minutes; no time limit"
+                )
         return minutes * 60 if minutes and minutes > 0 else None
 
     def result_for(self, node: PlanNode) -> NodeResult | None:
@@ -182,11 +200,15 @@ class Runtime:
         except (OSError, ValueError):
             return None
         return NodeResult(
-            node.key, node.script, restore(data.get("new_env", {}), data.get("secret_keys")),
+            node.key,
+            node.script,
+            restore(data.get("new_env", {}), data.get("secret_keys")),
             data.get("new_state", {}),
-            str(data.get("version", "")), path=str(data.get("path", "")),
-            deps=list(data.get("deps", [])), secret_keys=list(data.get("secret_keys", [])),
-        )  # fmt: skip
+            str(data.get("version", "")),
+            path=str(data.get("path", "")),
+            deps=list(data.get("deps", [])),
+            secret_keys=list(data.get("secret_keys", [])),
+        )
 
     def result_path(self, node: PlanNode) -> str | None:
         """Where a node's result lives: its cache entry, or the workflow's results folder."""
@@ -202,8 +224,11 @@ class Runtime:
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
-        record = {**strip(result.to_json()), "host": platform.node(),
-                  "slurm_job_id": os.environ.get("SLURM_JOB_ID")}  # fmt: skip
+        record = {
+            **strip(result.to_json()),
+            "host": platform.node(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        }
         try:
             with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(record, fh, indent=1, default=str)
@@ -211,9 +236,10 @@ class Runtime:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise CMSnakemakeError(f"could not write the result of {node.script} to {path}: "
-                                   f"{exc.strerror or exc}",
-                                   hint="Free some space and run again.") from None  # fmt: skip
+            raise CMSnakemakeError(
+                f"could not write the result of {node.script} to {path}: {exc.strerror or exc}",
+                hint="Free some space and run again.",
+            ) from None
 
     # -- cached nodes ------------------------------------------------------------------------
 
@@ -222,14 +248,23 @@ class Runtime:
         if entry is None:
             return None
         if "relocated_from" in entry.result:
-            self.reporter.note(f"cache entry of {node.alias} moved from "
-                               f"{entry.result['relocated_from']}; paths adjusted")  # fmt: skip
+            self.reporter.note(
+                f"cache entry of {node.alias} moved from "
+                f"{entry.result['relocated_from']}; paths adjusted"
+            )
         self.reporter.stage(node.alias, f"from cache {entry.path}")
         new_env = restore(dict(entry.new_env), entry.result.get("secret_keys"))
-        return NodeResult(node.key, node.script, new_env, dict(entry.new_state),
-                          str(entry.result.get("version", "")), True, entry.path,
-                          list(entry.result.get("deps", [])),
-                          secret_keys=list(entry.result.get("secret_keys", [])))  # fmt: skip
+        return NodeResult(
+            node.key,
+            node.script,
+            new_env,
+            dict(entry.new_state),
+            str(entry.result.get("version", "")),
+            True,
+            entry.path,
+            list(entry.result.get("deps", [])),
+            secret_keys=list(entry.result.get("secret_keys", [])),
+        )
 
     def _restored(self, node: PlanNode) -> NodeResult | None:
         """In a Snakemake job: an entry another process completed after this workflow's
@@ -239,12 +274,21 @@ class Runtime:
             return None
         if self.cache.restore_marker(node.alias, node.key, since) is None:
             return None
-        self.reporter.note(f"{node.alias}: the entry was completed by another process while "
-                           "this workflow started; using it")  # fmt: skip
+        self.reporter.note(
+            f"{node.alias}: the entry was completed by another process while "
+            "this workflow started; using it"
+        )
         return self._hit(node)
 
-    def _run_cached(self, start: Start, node: PlanNode, state: dict[str, Any], *, rebuild: bool,
-                    planned: Sequence[StaticDep | ResidualDep] = ()) -> NodeResult:  # fmt: skip
+    def _run_cached(
+        self,
+        start: Start,
+        node: PlanNode,
+        state: dict[str, Any],
+        *,
+        rebuild: bool,
+        planned: Sequence[StaticDep | ResidualDep] = (),
+    ) -> NodeResult:
         if not rebuild:
             hit = self._hit(node)
             if hit is not None:
@@ -260,8 +304,9 @@ class Runtime:
             replaced = self.cache.lookup(node.alias, node.key) if rebuild else None
             path, leftover = self.cache.prepare(node.alias, node.key)
             if leftover and replaced is not None:
-                self.reporter.note(f"rebuilding the cache entry of {node.alias} (--new): "
-                                   f"{leftover}")  # fmt: skip
+                self.reporter.note(
+                    f"rebuilding the cache entry of {node.alias} (--new): {leftover}"
+                )
             elif leftover:
                 self.reporter.warning(
                     f"removed an incomplete cache entry of {node.alias} "
@@ -274,16 +319,17 @@ class Runtime:
                 raise
             record = strip(result.to_json())  # secrets never reach the disk
             try:
-                self.cache.commit(node.alias, node.key, record,
-                                  self._provenance(start, node, result))  # fmt: skip
+                self.cache.commit(
+                    node.alias, node.key, record, self._provenance(start, node, result)
+                )
             except OSError as exc:
                 self.cache.discard(node.alias, node.key)  # no marker: nothing half-written
                 raise CMSnakemakeError(
                     f"could not write the cache entry of {node.script} in {path}: "
                     f"{exc.strerror or exc}",
                     hint="Free some space (or raise the file-size limit) and run again; "
-                         "the entry was removed, the rest of the cache is unaffected.",
-                ) from None  # fmt: skip
+                    "the entry was removed, the rest of the cache is unaffected.",
+                ) from None
             result.path = path
             return result
 
@@ -304,8 +350,14 @@ class Runtime:
 
     # -- running one script ------------------------------------------------------------------
 
-    def _execute(self, start: Start, node: PlanNode, state: dict[str, Any], cwd: str,
-                 planned: Sequence[StaticDep | ResidualDep] = ()) -> NodeResult:  # fmt: skip
+    def _execute(
+        self,
+        start: Start,
+        node: PlanNode,
+        state: dict[str, Any],
+        cwd: str,
+        planned: Sequence[StaticDep | ResidualDep] = (),
+    ) -> NodeResult:
         """CM's stage sequence for one node, in ``cwd``."""
         started = time.monotonic()
         previous = os.getcwd()

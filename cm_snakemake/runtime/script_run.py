@@ -66,8 +66,15 @@ def _merge_into(target: dict[str, Any], values: dict[str, Any]) -> None:
 class ScriptRun:
     """The live state of one script run: env, state, pending dependency lists."""
 
-    def __init__(self, runtime: Runtime, start: Start, node: PlanNode, state: dict[str, Any],
-                 cwd: str, planned: Sequence[StaticDep | ResidualDep] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        runtime: Runtime,
+        start: Start,
+        node: PlanNode,
+        state: dict[str, Any],
+        cwd: str,
+        planned: Sequence[StaticDep | ResidualDep] = (),
+    ) -> None:
         self.runtime = runtime
         self.start = start
         self.call = start.call
@@ -125,28 +132,44 @@ class ScriptRun:
 
     def execute(self) -> NodeResult:
         self._env: dict[str, Any] = plain_env(self.start.env())
-        self.rsi.update({
-            "path": self.meta.path, "bat_ext": self.runtime.os_info["bat_ext"],
-            "os_info": self.runtime.os_info, "const": thaw(self.start.const),
-            "state": self.state, "meta": self.raw_meta, "script_name": None,
-            "tmp_file_run_state": "tmp-run-state.json", "tmp_file_run_env": ENV_OUT,
-            "tmp_file_ver": "tmp-ver.out", "tmp_file_state": "tmp-state.json",
-            "local_env_keys": list(self.meta.local_env_keys), "recursion_spaces": "  ",
-            "add_deps_recursive": thaw(self.start.adr),
-            "posthook_deps": self.raw_meta["posthook_deps"],
-            "variation_tags_string": self.start.resolved.tags,
-            "run_state": {"script_id": self.meta.ident, "script_tags": list(self.meta.tags),
-                          "script_variation_tags": list(self.start.resolved.all),
-                          "version_info": []},
-        })  # fmt: skip
+        self.rsi.update(
+            {
+                "path": self.meta.path,
+                "bat_ext": self.runtime.os_info["bat_ext"],
+                "os_info": self.runtime.os_info,
+                "const": thaw(self.start.const),
+                "state": self.state,
+                "meta": self.raw_meta,
+                "script_name": None,
+                "tmp_file_run_state": "tmp-run-state.json",
+                "tmp_file_run_env": ENV_OUT,
+                "tmp_file_ver": "tmp-ver.out",
+                "tmp_file_state": "tmp-state.json",
+                "local_env_keys": list(self.meta.local_env_keys),
+                "recursion_spaces": "  ",
+                "add_deps_recursive": thaw(self.start.adr),
+                "posthook_deps": self.raw_meta["posthook_deps"],
+                "variation_tags_string": self.start.resolved.tags,
+                "run_state": {
+                    "script_id": self.meta.ident,
+                    "script_tags": list(self.meta.tags),
+                    "script_variation_tags": list(self.start.resolved.all),
+                    "version_info": [],
+                },
+            }
+        )
         from .automation import ScriptAutomation
         from .compat import cmind as compat_cmind
 
         self.automation = ScriptAutomation(
-            script=self.name, script_dir=self.meta.path, prefix=self.start.prefix,
-            cwd=self.cwd, customize=self.customize, hook_input=self._hook_input,
+            script=self.name,
+            script_dir=self.meta.path,
+            prefix=self.start.prefix,
+            cwd=self.cwd,
+            customize=self.customize,
+            hook_input=self._hook_input,
             script_prefix=lambda: list(self.state.get("script_prefix", [])),
-        )  # fmt: skip
+        )
         token = compat_cmind.CURRENT_RUNNER.set(self._nested_run)
         try:
             return self._stages()
@@ -201,12 +224,18 @@ class ScriptRun:
             inputs = {k: v for k, v in script.items() if k != "tags"}
             call = root_call(tags, {**inputs, "env": self._env})
             other = self.runtime.run_call(call, state=self.state, cwd=self.cwd)
-            return NodeResult(self.node.key, self.node.script, dict(other.new_env),
-                              dict(other.new_state), other.version, path=self.cwd,
-                              deps=[*self.deps_run, tags])  # fmt: skip
-        return NodeResult(self.node.key, self.node.script, {}, {}, path=self.cwd,
-                          deps=self.deps_run,
-                          skipped=True)  # fmt: skip
+            return NodeResult(
+                self.node.key,
+                self.node.script,
+                dict(other.new_env),
+                dict(other.new_state),
+                other.version,
+                path=self.cwd,
+                deps=[*self.deps_run, tags],
+            )
+        return NodeResult(
+            self.node.key, self.node.script, {}, {}, path=self.cwd, deps=self.deps_run, skipped=True
+        )
 
     def _deps(self, list_name: str) -> None:
         for dep in list(self.lists[list_name]):
@@ -240,23 +269,29 @@ class ScriptRun:
             key = dep.key
             found = self.runtime.planned_result(key)
             if found is None:
-                raise ScriptFailed(self.name, list_name, f"the result of dependency "
-                                   f"'{dep.tags}' ({key[:12]}) is missing",
-                                   hint="Run the workflow through Snakemake, which runs "
-                                   "dependencies first.")  # fmt: skip
+                raise ScriptFailed(
+                    self.name,
+                    list_name,
+                    f"the result of dependency '{dep.tags}' ({key[:12]}) is missing",
+                    hint="Run the workflow through Snakemake, which runs dependencies first.",
+                )
             return found
         return None
 
     def _native(self) -> None:
         start = self.start
         base = self.rsi.get("script_name") or start.script_name or "run"
-        script = select_native_script(Path(self.meta.path), str(base), self._env,
-                                      env_prefix=start.prefix)  # fmt: skip
+        script = select_native_script(
+            Path(self.meta.path), str(base), self._env, env_prefix=start.prefix
+        )
         if script is None:
             missing = explain_missing_script(
-                Path(self.meta.path), str(base), self._env, env_prefix=start.prefix,
+                Path(self.meta.path),
+                str(base),
+                self._env,
+                env_prefix=start.prefix,
                 named=bool(self.rsi.get("script_name") or start.script_name),
-            )  # fmt: skip
+            )
             if missing is not None and missing.fatal:
                 raise ScriptFailed(self.name, "native script", missing.message, hint=missing.hint)
             if missing is not None:
@@ -280,23 +315,33 @@ class ScriptRun:
         self.runtime.reporter.stage(self.meta.alias, f"run {script.name}")
         limit = self.runtime.time_limit(self.node)
         try:
-            done = run_native(work, self._env, script, timeout=limit,
-                              script_prefix=self.state.get("script_prefix", []))  # fmt: skip
+            done = run_native(
+                work,
+                self._env,
+                script,
+                timeout=limit,
+                script_prefix=self.state.get("script_prefix", []),
+            )
         except TimedOut:
             raise ScriptFailed(
-                self.name, f"native script {script.name}",
+                self.name,
+                f"native script {script.name}",
                 f"it ran longer than its time limit of {(limit or 0) / 60:g} min and was "
                 f"stopped (in {self.cwd})",
                 hint="The limit is resources.timeout (minutes) in the script's meta, or "
-                     "--timeout=MIN (Snakemake: the cm_timeout resource, e.g. --set-resources "
-                     "RULE:cm_timeout=MIN, or config cm_timeout in the profile). Raise it if "
-                     "the script needs longer.",
-            ) from None  # fmt: skip
+                "--timeout=MIN (Snakemake: the cm_timeout resource, e.g. --set-resources "
+                "RULE:cm_timeout=MIN, or config cm_timeout in the profile). Raise it if "
+                "the script needs longer.",
+            ) from None
         if done.code != 0:
             self._print_error_files()
-            raise ScriptFailed(self.name, f"native script {script.name}",
-                               f"it failed in {self.cwd}", returncode=done.code,
-                               hint="The script's output is above.")  # fmt: skip
+            raise ScriptFailed(
+                self.name,
+                f"native script {script.name}",
+                f"it failed in {self.cwd}",
+                returncode=done.code,
+                hint="The script's output is above.",
+            )
         values = done.values
         for line in done.bad:
             self.runtime.reporter.warning(f"{self.name}: {ENV_OUT}: no '=' in line {line!r}")
@@ -327,17 +372,28 @@ class ScriptRun:
         prefix = self.start.prefix
         new_env = select_keys(self._env, list(self.start.export_patterns()))
         new_state = select_keys(self.state, list(self.meta.new_state_keys))
-        version = (self.version or str(self._env.get(f"{prefix}DETECTED_VERSION", ""))
-                   or str(self._env.get(f"{prefix}VERSION", "")))  # fmt: skip
+        version = (
+            self.version
+            or str(self._env.get(f"{prefix}DETECTED_VERSION", ""))
+            or str(self._env.get(f"{prefix}VERSION", ""))
+        )
         for key, label in self.meta.print_env_at_the_end.items():
             if key in new_env:
                 shown = HIDDEN if is_secret(key) else new_env[key]
                 self.runtime.reporter.info(f"{label}: {shown}")
         if not self.node.cached:
             self._clean(self.meta.clean_files)
-        return NodeResult(self.node.key, self.node.script, new_env, new_state, version, False,
-                          self.cwd, self.deps_run,
-                          extra_cache_tags=self.extra_cache_tags)  # fmt: skip
+        return NodeResult(
+            self.node.key,
+            self.node.script,
+            new_env,
+            new_state,
+            version,
+            False,
+            self.cwd,
+            self.deps_run,
+            extra_cache_tags=self.extra_cache_tags,
+        )
 
     # -- nested runs from customize.py -------------------------------------------------------
 
@@ -346,9 +402,23 @@ class ScriptRun:
         tags = str(i.get("tags", ""))
         env = i.get("env")
         state = i.get("state") if isinstance(i.get("state"), dict) else self.state
-        inputs = {k: v for k, v in i.items()
-                  if k not in {"action", "automation", "tags", "env", "state", "quiet", "silent",
-                               "verbose", "out", "artifact"}}  # fmt: skip
+        inputs = {
+            k: v
+            for k, v in i.items()
+            if k
+            not in {
+                "action",
+                "automation",
+                "tags",
+                "env",
+                "state",
+                "quiet",
+                "silent",
+                "verbose",
+                "out",
+                "artifact",
+            }
+        }
         live = {k: v for k, v in dict(env or {}).items()}
         call = root_call(tags, {**inputs, "env": live}, artifact=i.get("artifact"))
         try:
@@ -358,8 +428,14 @@ class ScriptRun:
             return {"return": exc.exit_code or 1, "error": exc.render()}
         if isinstance(env, dict):
             _merge_into(env, result.new_env)
-        return {"return": 0, "new_env": result.new_env, "new_state": result.new_state,
-                "env": env, "state": state, "deps": result.deps}  # fmt: skip
+        return {
+            "return": 0,
+            "new_env": result.new_env,
+            "new_state": result.new_state,
+            "env": env,
+            "state": state,
+            "deps": result.deps,
+        }
 
 
 class _Artifact:

@@ -28,8 +28,9 @@ new_env_keys: [CM_LEVEL_OUT]
 RUN_SH = 'echo "CM_LEVEL_OUT=level-${CM_LEVEL}" > tmp-run-env.out\n'
 
 
-def _count(monkeypatch: pytest.MonkeyPatch, calls: Counter[str], owner: Any, name: str,
-           label: str) -> None:  # fmt: skip
+def _count(
+    monkeypatch: pytest.MonkeyPatch, calls: Counter[str], owner: Any, name: str, label: str
+) -> None:
     real = getattr(owner, name)
 
     def counted(*args: Any, **kwargs: Any) -> Any:

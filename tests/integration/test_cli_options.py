@@ -59,9 +59,12 @@ def noisy(make_repo: RepoMaker) -> Path:
     root = make_repo(
         "noisy",
         {"noisy": NOISY, "get-thing": THING},
-        files={"noisy/customize.py": NOISY_HOOKS, "noisy/run.sh": NOISY_RUN,
-               "get-thing/run.sh": THING_RUN},
-    )  # fmt: skip
+        files={
+            "noisy/customize.py": NOISY_HOOKS,
+            "noisy/run.sh": NOISY_RUN,
+            "get-thing/run.sh": THING_RUN,
+        },
+    )
     assert cli("repo", "add", str(root))[0] == 0
     return root
 
@@ -105,8 +108,17 @@ def test_new_off_reuses_the_cache_entry(noisy: Path) -> None:
 # -- 2. the engine's inputs: one set, the same for run and plan -----------------------------
 
 
-@pytest.mark.parametrize("flag", ["--outdirname=out", "--outbasename=b", "--accept_license",
-                                  "--skip_system_deps", "--state.X=1", "--skip_cache"])  # fmt: skip
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--outdirname=out",
+        "--outbasename=b",
+        "--accept_license",
+        "--skip_system_deps",
+        "--state.X=1",
+        "--skip_cache",
+    ],
+)
 def test_run_and_plan_accept_the_same_engine_inputs(noisy: Path, flag: str) -> None:
     """plan refused ``--outdirname`` that run accepted (three copies of the set), and both
     refused ``--accept_license``, which the planner copies into the env."""
@@ -180,8 +192,11 @@ def test_help_of_an_action(noisy: Path) -> None:
 def _run_json(*args: str) -> tuple[dict[str, Any], str]:
     done = subprocess.run(
         [sys.executable, "-m", "cm_snakemake", "run", *args, "--json", "--no-facts"],
-        capture_output=True, text=True, check=False, env=os.environ.copy(),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ.copy(),
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), done.stderr
 
@@ -191,8 +206,12 @@ def test_run_json_on_a_cold_run_of_scripts_that_print(noisy: Path) -> None:
     standard output, before the JSON."""
     result, err = _run_json("noisy")
     assert result["new_env"] == {"CM_NOISY_RAN": "yes", "CM_NOISY_HOOKED": "yes"}
-    for line in ("hello from preprocess", "hello from a process the hook started",
-                 "hello from run.sh", "hello from postprocess"):  # fmt: skip
+    for line in (
+        "hello from preprocess",
+        "hello from a process the hook started",
+        "hello from run.sh",
+        "hello from postprocess",
+    ):
         assert line in err
 
 
@@ -225,8 +244,9 @@ def test_site_profiles_keep_their_values_and_say_how_they_were_written(tmp_path:
     import yaml
 
     out = tmp_path / "site"
-    code, _, err = cli("profile", "init", "slurm", "--partition=gpu", "--jobs=7", "--accounting",
-                       f"--out={out}")  # fmt: skip
+    code, _, err = cli(
+        "profile", "init", "slurm", "--partition=gpu", "--jobs=7", "--accounting", f"--out={out}"
+    )
     assert code == 0, err
     text = (out / "config.yaml").read_text()
     config = yaml.safe_load(text)

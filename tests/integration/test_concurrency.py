@@ -33,21 +33,25 @@ HEAD = "automation_alias: script\ncache: true\n"
 
 @pytest.fixture
 def shared(make_repo: RepoMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_repo("shared", {
-        "base": f"alias: base\nuid: '00000000000000d1'\ntags: [base]\n{HEAD}"
-                "new_env_keys: [CM_BASE]\n",
-        "tool": f"alias: tool\nuid: '00000000000000d2'\ntags: [tool]\n{HEAD}"
-                "new_env_keys: [CM_TOOL]\ndeps:\n- tags: base\n"
-                "variations:\n  v.#:\n    env: {TOOL_V: '#'}\n",
-        "app": f"alias: app\nuid: '00000000000000d3'\ntags: [app]\n{HEAD}"
-               "new_env_keys: [CM_APP]\ndeps:\n- tags: tool,_v.1\n- tags: tool,_v.2\n"
-               "variations:\n  a: {group: mode, env: {APP_MODE: a}}\n"
-               "  b: {group: mode, env: {APP_MODE: b}}\n",
-    }, files={
-        "base/run.sh": BUILD.format(key="CM_BASE", value="ok"),
-        "tool/run.sh": BUILD.format(key="CM_TOOL", value="$TOOL_V"),
-        "app/run.sh": BUILD.format(key="CM_APP", value="$APP_MODE"),
-    })  # fmt: skip
+    root = make_repo(
+        "shared",
+        {
+            "base": f"alias: base\nuid: '00000000000000d1'\ntags: [base]\n{HEAD}"
+            "new_env_keys: [CM_BASE]\n",
+            "tool": f"alias: tool\nuid: '00000000000000d2'\ntags: [tool]\n{HEAD}"
+            "new_env_keys: [CM_TOOL]\ndeps:\n- tags: base\n"
+            "variations:\n  v.#:\n    env: {TOOL_V: '#'}\n",
+            "app": f"alias: app\nuid: '00000000000000d3'\ntags: [app]\n{HEAD}"
+            "new_env_keys: [CM_APP]\ndeps:\n- tags: tool,_v.1\n- tags: tool,_v.2\n"
+            "variations:\n  a: {group: mode, env: {APP_MODE: a}}\n"
+            "  b: {group: mode, env: {APP_MODE: b}}\n",
+        },
+        files={
+            "base/run.sh": BUILD.format(key="CM_BASE", value="ok"),
+            "tool/run.sh": BUILD.format(key="CM_TOOL", value="$TOOL_V"),
+            "app/run.sh": BUILD.format(key="CM_APP", value="$APP_MODE"),
+        },
+    )
     assert cli("repo", "add", str(root))[0] == 0
     monkeypatch.setenv("CMSM_TEST_LOG", str(tmp_path / "builds.log"))
     (tmp_path / "builds.log").touch()
@@ -57,8 +61,11 @@ def shared(make_repo: RepoMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def start_run(request: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "cm_snakemake", "run", request, "--json", "--no-facts"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def start_workflow(workdir: Path, targets: list[str]) -> subprocess.Popen[str]:
@@ -75,10 +82,22 @@ def start_workflow(workdir: Path, targets: list[str]) -> subprocess.Popen[str]:
     """)
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "-c2", "-d", str(workdir), "-s",
-         str(workdir / "Snakefile"), "--rerun-incomplete"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-c2",
+            "-d",
+            str(workdir),
+            "-s",
+            str(workdir / "Snakefile"),
+            "--rerun-incomplete",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
@@ -88,8 +107,9 @@ def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def builds(log: Path) -> Counter[str]:
-    return Counter(line.split(" ", 1)[1] for line in log.read_text().splitlines()
-                   if line.startswith("begin "))  # fmt: skip
+    return Counter(
+        line.split(" ", 1)[1] for line in log.read_text().splitlines() if line.startswith("begin ")
+    )
 
 
 def entry_env(home: Path, alias: str, key: str) -> str:
@@ -99,13 +119,20 @@ def entry_env(home: Path, alias: str, key: str) -> str:
     return ",".join(sorted(values))
 
 
-def test_four_runs_and_two_workflows_share_one_cache(shared: Path, home: Path,
-                                                     tmp_path: Path) -> None:  # fmt: skip
-    requests = {"tool _v.1": ("CM_TOOL", "1"), "tool _v.2": ("CM_TOOL", "2"),
-                "app _a": ("CM_APP", "a"), "app _b": ("CM_APP", "b")}  # fmt: skip
+def test_four_runs_and_two_workflows_share_one_cache(
+    shared: Path, home: Path, tmp_path: Path
+) -> None:
+    requests = {
+        "tool _v.1": ("CM_TOOL", "1"),
+        "tool _v.2": ("CM_TOOL", "2"),
+        "app _a": ("CM_APP", "a"),
+        "app _b": ("CM_APP", "b"),
+    }
     runs = {request: start_run(request) for request in requests}
-    flows = [start_workflow(tmp_path / "wf1", ["app _a", "tool _v.3"]),
-             start_workflow(tmp_path / "wf2", ["app _b", "tool _v.1"])]  # fmt: skip
+    flows = [
+        start_workflow(tmp_path / "wf1", ["app _a", "tool _v.3"]),
+        start_workflow(tmp_path / "wf2", ["app _b", "tool _v.1"]),
+    ]
     for request, proc in runs.items():
         out, _ = finish(proc)
         key, value = requests[request]
@@ -126,8 +153,9 @@ def _wait_for_begin(log: Path, before: int, timeout: float = 120) -> None:
     assert sum(builds(log).values()) > before, "the build never started"
 
 
-def test_killed_builds_leave_no_lock_and_are_recovered(shared: Path, home: Path,
-                                                       tmp_path: Path) -> None:  # fmt: skip
+def test_killed_builds_leave_no_lock_and_are_recovered(
+    shared: Path, home: Path, tmp_path: Path
+) -> None:
     # a run killed while it builds tool _v.9
     run = start_run("tool _v.9")
     _wait_for_begin(shared, 0)  # base
@@ -148,13 +176,18 @@ def test_killed_builds_leave_no_lock_and_are_recovered(shared: Path, home: Path,
     assert [json.loads(out)["new_env"]["CM_TOOL"] for out, _ in outputs] == ["9", "9"]
     _, flow_err = finish(rerun)
     messages = "".join(err for _, err in outputs) + flow_err
-    assert "removed an incomplete cache entry of tool (an earlier build failed or was killed)" \
-        in messages  # fmt: skip
+    assert (
+        "removed an incomplete cache entry of tool (an earlier build failed or was killed)"
+        in messages
+    )
     assert "an earlier Snakemake run in this directory was killed" in flow_err
     assert "removed its stale lock" in flow_err
     counts = builds(shared)
     v9 = [path for path in counts if path.startswith(str(home / "cache" / "tool"))]
     assert all(counts[p] == 2 for p in v9)  # killed once, then built once, not twice
     assert entry_env(home, "tool", "CM_TOOL") == "8,9"
-    assert not [p for p in (home / "cache").glob("*/*") if p.is_dir()
-                and not (p / "cmsm-result.json").is_file()]  # fmt: skip
+    assert not [
+        p
+        for p in (home / "cache").glob("*/*")
+        if p.is_dir() and not (p / "cmsm-result.json").is_file()
+    ]

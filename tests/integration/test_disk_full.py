@@ -28,14 +28,17 @@ def limited() -> None:
 
 
 def test_a_full_disk_while_writing_an_entry(make_repo: RepoMaker, home: Path) -> None:
-    meta = ("alias: big\nuid: '00000000000000d1'\ntags: [big]\ncache: true\n"
-            "automation_alias: script\nnew_env_keys: [CM_BIG]\n")  # fmt: skip
+    meta = (
+        "alias: big\nuid: '00000000000000d1'\ntags: [big]\ncache: true\n"
+        "automation_alias: script\nnew_env_keys: [CM_BIG]\n"
+    )
     root = make_repo("big", {"big": meta}, files={"big/run.sh": BIG_EXPORT})
     assert cli("repo", "add", str(root))[0] == 0
     command = [sys.executable, "-m", "cm_snakemake", "run", "big"]
     env = dict(os.environ)
-    full = subprocess.run(command, capture_output=True, text=True, check=False, env=env,
-                          preexec_fn=limited)  # fmt: skip
+    full = subprocess.run(
+        command, capture_output=True, text=True, check=False, env=env, preexec_fn=limited
+    )
     assert full.returncode == 1, full.stderr
     assert "could not write the cache entry of big:big" in full.stderr
     assert "File too large" in full.stderr and "Traceback" not in full.stderr
@@ -48,14 +51,21 @@ def test_a_full_disk_while_writing_an_entry(make_repo: RepoMaker, home: Path) ->
 
 
 def test_a_full_disk_while_the_script_writes(make_repo: RepoMaker, home: Path) -> None:
-    meta = ("alias: big\nuid: '00000000000000d1'\ntags: [big]\ncache: true\n"
-            "automation_alias: script\nnew_env_keys: [CM_BIG]\n")  # fmt: skip
+    meta = (
+        "alias: big\nuid: '00000000000000d1'\ntags: [big]\ncache: true\n"
+        "automation_alias: script\nnew_env_keys: [CM_BIG]\n"
+    )
     root = make_repo("big", {"big": meta}, files={"big/run.sh": BIG_EXPORT})
     assert cli("repo", "add", str(root))[0] == 0
     env = {**os.environ, "SIZE": "60000"}
-    full = subprocess.run([sys.executable, "-m", "cm_snakemake", "run", "big"],
-                          capture_output=True, text=True, check=False, env=env,
-                          preexec_fn=limited)  # fmt: skip
+    full = subprocess.run(
+        [sys.executable, "-m", "cm_snakemake", "run", "big"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        preexec_fn=limited,
+    )
     assert full.returncode == 2, full.stderr
     assert "script 'big:big' failed in native script run.sh" in full.stderr
     assert "Traceback" not in full.stderr

@@ -17,17 +17,20 @@ VALUES = ["../../etc", ";touch${IFS}pwned;", "`touch${IFS}pwned`", "$(touch${IFS
 
 @pytest.fixture
 def hostile(make_repo: RepoMaker) -> Path:
-    meta = ("alias: echoer\nuid: '00000000000000b1'\ntags: [echoer]\ncache: true\n"
-            "automation_alias: script\nnew_env_keys: [CM_SEEN]\n"
-            "variations:\n  path.#:\n    env:\n      CM_P: '#'\n")  # fmt: skip
+    meta = (
+        "alias: echoer\nuid: '00000000000000b1'\ntags: [echoer]\ncache: true\n"
+        "automation_alias: script\nnew_env_keys: [CM_SEEN]\n"
+        "variations:\n  path.#:\n    env:\n      CM_P: '#'\n"
+    )
     root = make_repo("hostile", {"echoer": meta}, files={"echoer/run.sh": ECHO})
     assert cli("repo", "add", str(root))[0] == 0
     return root
 
 
 @pytest.mark.parametrize("value", VALUES)
-def test_a_dynamic_variation_value_is_data_not_code(hostile: Path, home: Path, tmp_path: Path,
-                                                    value: str) -> None:  # fmt: skip
+def test_a_dynamic_variation_value_is_data_not_code(
+    hostile: Path, home: Path, tmp_path: Path, value: str
+) -> None:
     code, out, err = cli("run", f"--tags=echoer,_path.{value}", "--json")
     assert code == 0, err
     assert json.loads(out)["new_env"]["CM_SEEN"] == value  # passed through as it was
@@ -38,10 +41,13 @@ def test_a_dynamic_variation_value_is_data_not_code(hostile: Path, home: Path, t
     assert not (home / "etc").exists() and not (home.parent / "etc").exists()
 
 
-def test_an_alias_with_path_parts_stays_in_the_cache_root(make_repo: RepoMaker, home: Path,
-                                                          tmp_path: Path) -> None:  # fmt: skip
-    meta = ("alias: ../../escape\nuid: '00000000000000b2'\ntags: [escape]\ncache: true\n"
-            "automation_alias: script\nnew_env_keys: [CM_SEEN]\n")  # fmt: skip
+def test_an_alias_with_path_parts_stays_in_the_cache_root(
+    make_repo: RepoMaker, home: Path, tmp_path: Path
+) -> None:
+    meta = (
+        "alias: ../../escape\nuid: '00000000000000b2'\ntags: [escape]\ncache: true\n"
+        "automation_alias: script\nnew_env_keys: [CM_SEEN]\n"
+    )
     root = make_repo("escaping", {"escape": meta}, files={"escape/run.sh": ECHO})
     assert cli("repo", "add", str(root))[0] == 0
     code, _, err = cli("run", "--tags=escape")

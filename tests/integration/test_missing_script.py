@@ -13,12 +13,15 @@ ECHO = 'echo "CM_SEEN=ran" >> tmp-run-env.out\n'
 
 
 def meta(alias: str, extra: str = "") -> str:
-    return (f"alias: {alias}\nuid: '{abs(hash(alias)) % 16**16:016x}'\ntags: [{alias}]\n"
-            f"automation_alias: script\nnew_env_keys: [CM_SEEN]\n{extra}")  # fmt: skip
+    return (
+        f"alias: {alias}\nuid: '{abs(hash(alias)) % 16**16:016x}'\ntags: [{alias}]\n"
+        f"automation_alias: script\nnew_env_keys: [CM_SEEN]\n{extra}"
+    )
 
 
-def add(make_repo: RepoMaker, alias: str, extra: str = "",
-        files: dict[str, str] | None = None) -> Path:  # fmt: skip
+def add(
+    make_repo: RepoMaker, alias: str, extra: str = "", files: dict[str, str] | None = None
+) -> Path:
     """Register a repository ``missing`` with one script; return the script's folder."""
     root = make_repo("missing", {alias: meta(alias, extra)}, files=files)
     assert cli("repo", "add", str(root))[0] == 0
@@ -26,26 +29,40 @@ def add(make_repo: RepoMaker, alias: str, extra: str = "",
 
 
 def test_a_script_name_with_no_file(make_repo: RepoMaker) -> None:
-    folder = add(make_repo, "named", "script_name: install\n",
-                 {"named/run.sh": ECHO, "named/install-old.sh": ECHO})  # fmt: skip
+    folder = add(
+        make_repo,
+        "named",
+        "script_name: install\n",
+        {"named/run.sh": ECHO, "named/install-old.sh": ECHO},
+    )
     code, _, err = cli("run", "named")
     assert code == 2
-    assert (f"script 'missing:named' failed in native script: no native script 'install' in "
-            f"{folder}: looked for install.sh; it has install-old.sh, run.sh") in err  # fmt: skip
-    assert "Add install.sh to the folder, or make script_name (in the meta, a variation or " \
-           "customize.py) name a script the folder has." in err  # fmt: skip
+    assert (
+        f"script 'missing:named' failed in native script: no native script 'install' in "
+        f"{folder}: looked for install.sh; it has install-old.sh, run.sh"
+    ) in err
+    assert (
+        "Add install.sh to the folder, or make script_name (in the meta, a variation or "
+        "customize.py) name a script the folder has." in err
+    )
 
 
 def test_a_script_name_from_a_variation_with_no_file(make_repo: RepoMaker) -> None:
-    folder = add(make_repo, "varied", "variations:\n  fast:\n    script_name: run-fast\n",
-                 {"varied/run.sh": ECHO})  # fmt: skip
+    folder = add(
+        make_repo,
+        "varied",
+        "variations:\n  fast:\n    script_name: run-fast\n",
+        {"varied/run.sh": ECHO},
+    )
     code, out, err = cli("run", "varied", "--json")
     assert code == 0, err
     assert json.loads(out)["new_env"]["CM_SEEN"] == "ran"  # without the variation: run.sh
     code, _, err = cli("run", "varied,_fast")
     assert code == 2
-    assert (f"script 'missing:varied _fast' failed in native script: no native script "
-            f"'run-fast' in {folder}: looked for run-fast.sh; it has run.sh") in err  # fmt: skip
+    assert (
+        f"script 'missing:varied _fast' failed in native script: no native script "
+        f"'run-fast' in {folder}: looked for run-fast.sh; it has run.sh"
+    ) in err
     assert "Add run-fast.sh to the folder" in err
 
 
@@ -54,20 +71,26 @@ def test_scripts_for_other_systems_only(make_repo: RepoMaker) -> None:
     code, out, err = cli("run", "macos", "--json")
     assert code == 0, err  # as in CM: no native script runs
     assert "CM_SEEN" not in json.loads(out)["new_env"]
-    assert (f"warning: script 'missing:macos': no native script for this host in {folder}: "
-            "looked for run.sh; it has run-macos.sh, so none runs, as in CM "
-            "(CM_HOST_OS_FLAVOR is not set: add detect-os to the deps to choose by OS)"
-            ) in err  # fmt: skip
+    assert (
+        f"warning: script 'missing:macos': no native script for this host in {folder}: "
+        "looked for run.sh; it has run-macos.sh, so none runs, as in CM "
+        "(CM_HOST_OS_FLAVOR is not set: add detect-os to the deps to choose by OS)"
+    ) in err
     assert "Add run.sh (or run-<flavor>.sh) to the folder if the script needs one here." in err
     code, _, err = cli("run", "macos", "--env.CM_HOST_OS_FLAVOR=debian")
     assert code == 0, err
-    assert ("looked for run-debian.sh, run.sh; it has run-macos.sh, so none runs, as in CM "
-            "(this host's OS flavor is 'debian')") in err  # fmt: skip
+    assert (
+        "looked for run-debian.sh, run.sh; it has run-macos.sh, so none runs, as in CM "
+        "(this host's OS flavor is 'debian')"
+    ) in err
 
 
 def test_windows_scripts_only_and_no_native_script_are_meta_only(make_repo: RepoMaker) -> None:
-    root = make_repo("missing", {"winonly": meta("winonly"), "metaonly": meta("metaonly")},
-                     files={"winonly/run.bat": "echo CM_SEEN=ran > tmp-run-env.out\n"})  # fmt: skip
+    root = make_repo(
+        "missing",
+        {"winonly": meta("winonly"), "metaonly": meta("metaonly")},
+        files={"winonly/run.bat": "echo CM_SEEN=ran > tmp-run-env.out\n"},
+    )
     assert cli("repo", "add", str(root))[0] == 0
     for alias in ("winonly", "metaonly"):
         code, out, err = cli("run", alias, "--json")
@@ -81,8 +104,10 @@ def test_a_dangling_link_or_a_folder_in_place_of_run_sh(make_repo: RepoMaker) ->
     (folder / "run.sh").symlink_to("gone.sh")
     code, _, err = cli("run", "broken")
     assert code == 2
-    assert (f"script 'missing:broken' failed in native script: run.sh in {folder} is a link to "
-            "'gone.sh', which does not exist") in err  # fmt: skip
+    assert (
+        f"script 'missing:broken' failed in native script: run.sh in {folder} is a link to "
+        "'gone.sh', which does not exist"
+    ) in err
     assert f"Make {folder / 'run.sh'} the script itself, or a link to one that exists." in err
     (folder / "run.sh").unlink()
     (folder / "run.sh").mkdir()

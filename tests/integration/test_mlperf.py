@@ -48,13 +48,28 @@ class Pipeline:
         return snakemake(self.work, self.env, *extra, config=config)
 
 
-def snakemake(work: Path, env: dict[str, str], *extra: str,
-              config: list[str] = CONFIG) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def snakemake(
+    work: Path, env: dict[str, str], *extra: str, config: list[str] = CONFIG
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(work), "-c2",
-         *extra, "--config", *config],
-        capture_output=True, text=True, check=False, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(SNAKEFILE),
+            "-d",
+            str(work),
+            "-c2",
+            *extra,
+            "--config",
+            *config,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
 
 
 # secrets in the environment of the whole pipeline: they must not reach any result or record
@@ -80,9 +95,11 @@ def test_mlperf_all_produces_a_table_of_real_runs(pipeline: Pipeline) -> None:
     table = pd.read_csv(pipeline.out / "results.csv")
     assert len(table) == 4
     assert sorted(zip(table["scenario"], table["mode"], strict=True)) == [
-        ("Offline", "accuracy"), ("Offline", "performance"),
-        ("SingleStream", "accuracy"), ("SingleStream", "performance"),
-    ]  # fmt: skip
+        ("Offline", "accuracy"),
+        ("Offline", "performance"),
+        ("SingleStream", "accuracy"),
+        ("SingleStream", "performance"),
+    ]
     perf = table[table["mode"] == "performance"].set_index("scenario")
     assert perf["valid"].tolist() == [True, True]
     assert perf.loc["Offline", "metric"] == "samples_per_second"
@@ -91,8 +108,11 @@ def test_mlperf_all_produces_a_table_of_real_runs(pipeline: Pipeline) -> None:
     assert 0 < perf.loc["SingleStream", "value"] < 1000
     assert (table["system"] == "testbox").all()
     # the accuracy LoadGen logged is the accuracy of the trained model on the validation split
-    model_entries = list((Path(pipeline.env["CMSM_HOME"]) / "cache" / "get-ml-model-digits")
-                         .glob("*/cmsm-result.json"))  # fmt: skip
+    model_entries = list(
+        (Path(pipeline.env["CMSM_HOME"]) / "cache" / "get-ml-model-digits").glob(
+            "*/cmsm-result.json"
+        )
+    )
     assert len(model_entries) == 1
     exported = json.loads(model_entries[0].read_text())["new_env"]
     val_accuracy = float(exported["CM_ML_MODEL_VAL_ACCURACY"])
@@ -111,8 +131,9 @@ def test_plots_and_html_summary(pipeline: Pipeline) -> None:
     assert "SingleStream" in html and "4 runs, 0 invalid" in html
 
 
-def test_snakemakes_report_includes_the_plots_and_summary(pipeline: Pipeline,
-                                                          tmp_path: Path) -> None:  # fmt: skip
+def test_snakemakes_report_includes_the_plots_and_summary(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
     report = tmp_path / "report.html"
     done = pipeline.snakemake("mlperf_all", "--report", str(report))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -160,12 +181,14 @@ def test_the_checker_names_each_problem(pipeline: Pipeline, tmp_path: Path) -> N
     system_file.write_text(json.dumps(system))
     problems = sorted(str(p) for p in check_submission(str(tree)))
     target = "the target 90.000%"
-    assert problems == sorted([
-        f"{results}/SingleStream/accuracy/mlperf_log_accuracy.json: required file is missing",
-        f"{summary}: the performance run is INVALID, not VALID",
-        f"{results}/Offline/accuracy/accuracy.txt: top-1 accuracy 42.000% is below {target}",
-        f"{system_file}: field 'host_memory_capacity' is missing or empty",
-    ])  # fmt: skip
+    assert problems == sorted(
+        [
+            f"{results}/SingleStream/accuracy/mlperf_log_accuracy.json: required file is missing",
+            f"{summary}: the performance run is INVALID, not VALID",
+            f"{results}/Offline/accuracy/accuracy.txt: top-1 accuracy 42.000% is below {target}",
+            f"{system_file}: field 'host_memory_capacity' is missing or empty",
+        ]
+    )
     code, out, _ = cli("results", f"--check={tree}")
     assert code == 1 and "4 problems" in out
 
@@ -178,8 +201,9 @@ def test_results_command_prints_the_table(pipeline: Pipeline) -> None:
     assert code == 1 and "no MLPerf results" in err
 
 
-def test_a_reduced_mlperf_all_runs_on_a_real_slurm_cluster(slurm: None, pipeline: Pipeline,
-                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_a_reduced_mlperf_all_runs_on_a_real_slurm_cluster(
+    slurm: None, pipeline: Pipeline, tmp_path: Path
+) -> None:
     work = tmp_path / "wf"
     work.mkdir()
     config = [*CONFIG, "scenarios=[Offline]", "system_name=slurmbox"]
@@ -190,8 +214,9 @@ def test_a_reduced_mlperf_all_runs_on_a_real_slurm_cluster(slurm: None, pipeline
     assert len(results) == 2  # Offline performance and accuracy
     job_ids = {json.loads(r.read_text())["slurm_job_id"] for r in results}
     assert None not in job_ids and len(job_ids) == 2  # each run was its own SLURM job
-    listed = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True,
-                            text=True, check=True).stdout  # fmt: skip
+    listed = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True
+    ).stdout
     for job_id in job_ids:
         assert f"{job_id} COMPLETED" in listed
     tree = work / "results" / "mlperf" / "submission" / "open" / "cm-snakemake"
@@ -214,8 +239,13 @@ def test_a_rerun_runs_nothing_and_a_new_scenario_runs_only_its_runs(pipeline: Pi
 
 def test_no_secret_reaches_the_results_tables_records_or_logs(pipeline: Pipeline) -> None:
     folders = [pipeline.work, Path(pipeline.env["CMSM_HOME"])]
-    leaks = [str(path) for folder in folders for path in folder.rglob("*")
-             if path.is_file() and not path.is_symlink()
-             and any(v.encode() in path.read_bytes() for v in SECRETS.values())]  # fmt: skip
+    leaks = [
+        str(path)
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not path.is_symlink()
+        and any(v.encode() in path.read_bytes() for v in SECRETS.values())
+    ]
     assert (pipeline.out / "results.csv").is_file() and leaks == []
     assert not any(v in pipeline.first.stdout + pipeline.first.stderr for v in SECRETS.values())

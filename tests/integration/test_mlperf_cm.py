@@ -31,24 +31,39 @@ def cm_command() -> Path:
     return exe
 
 
-def test_cm_runs_the_bundled_mlperf_scripts(cm_command: Path, corpus: Path,
-                                            tmp_path: Path) -> None:  # fmt: skip
+def test_cm_runs_the_bundled_mlperf_scripts(cm_command: Path, corpus: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CM_", "CMSM_"))}
     # CM's scripts find Python on PATH: the one with the packages of this environment
-    env |= {"CM_REPOS": str(tmp_path / "cmhome"),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}  # fmt: skip
+    env |= {
+        "CM_REPOS": str(tmp_path / "cmhome"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    }
     for name, source in (("cmx4mlops", corpus), ("bundled", BUNDLED)):
         copy = tmp_path / name  # CM writes into the repositories it imports
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        subprocess.run([str(cm_command), "import", "repo", f"--path={copy}"], env=env,
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [str(cm_command), "import", "repo", f"--path={copy}"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     work = tmp_path / "cm-work"
     work.mkdir()
     done = subprocess.run(
-        [str(cm_command), "run", "script",
-         "--tags=app,mlperf,inference,mlperf-inference-onnx,_offline,_accuracy", "--quiet"],
-        env=env, cwd=work, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
+        [
+            str(cm_command),
+            "run",
+            "script",
+            "--tags=app,mlperf,inference,mlperf-inference-onnx,_offline,_accuracy",
+            "--quiet",
+        ],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     out = work / "mlperf" / "digits-logreg" / "Offline" / "accuracy"
     text = (out / "accuracy.txt").read_text()

@@ -74,14 +74,21 @@ def test_the_wheel_holds_every_module_and_the_data(built: tuple[Path, str]) -> N
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
     package = ROOT / "cm_snakemake"
-    shipped = {p.relative_to(ROOT).as_posix() for p in package.rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}  # fmt: skip
+    shipped = {
+        p.relative_to(ROOT).as_posix()
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
     modules = {n for n in shipped if n.endswith(".py")}
     assert len(modules) > 50
     assert modules - names == set()
-    data = {"cm_snakemake/py.typed", "cm_snakemake/compile/cm.smk", "cm_snakemake/repo/cmr.yaml",
-            "cm_snakemake/repo/script/detect-os/_cm.yaml",
-            "cm_snakemake/repo/script/detect-os/run.sh"}  # fmt: skip
+    data = {
+        "cm_snakemake/py.typed",
+        "cm_snakemake/compile/cm.smk",
+        "cm_snakemake/repo/cmr.yaml",
+        "cm_snakemake/repo/script/detect-os/_cm.yaml",
+        "cm_snakemake/repo/script/detect-os/run.sh",
+    }
     assert data - names == set()
     assert shipped - names == set()  # every file of the source package, scripts' too
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
@@ -97,11 +104,19 @@ def test_an_installed_wheel_finds_its_bundled_scripts(
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
     env = {**os.environ, "PYTHONPATH": str(site), "CMSM_HOME": str(tmp_path / "home")}
-    code = ("import cm_snakemake, sys; print(cm_snakemake.__file__); "
-            "from cm_snakemake.cli.main import main; "
-            "sys.exit(main(['find', 'detect os']))")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, check=False)  # fmt: skip
+    code = (
+        "import cm_snakemake, sys; print(cm_snakemake.__file__); "
+        "from cm_snakemake.cli.main import main; "
+        "sys.exit(main(['find', 'detect os']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     module, found = proc.stdout.splitlines()[:2]
     assert module.startswith(str(site))

@@ -28,8 +28,10 @@ def open_umask() -> Iterator[None]:
 
 @pytest.fixture
 def sloppy(make_repo: RepoMaker) -> None:
-    meta = ("alias: sloppy\nuid: '00000000000000c1'\ntags: [sloppy]\ncache: true\n"
-            "automation_alias: script\nnew_env_keys: [CM_OUT]\n")  # fmt: skip
+    meta = (
+        "alias: sloppy\nuid: '00000000000000c1'\ntags: [sloppy]\ncache: true\n"
+        "automation_alias: script\nnew_env_keys: [CM_OUT]\n"
+    )
     root = make_repo("sloppy", {"sloppy": meta}, files={"sloppy/run.sh": SLOPPY})
     assert cli("repo", "add", str(root))[0] == 0
 
@@ -37,12 +39,16 @@ def sloppy(make_repo: RepoMaker) -> None:
 def modes(home: Path) -> dict[str, int]:
     base = home / "cache" / "sloppy"
     paths = [base, *base.rglob("*")]
-    return {str(p.relative_to(base)): stat.S_IMODE(p.lstat().st_mode) for p in paths
-            if not p.name.startswith(".")}  # fmt: skip
+    return {
+        str(p.relative_to(base)): stat.S_IMODE(p.lstat().st_mode)
+        for p in paths
+        if not p.name.startswith(".")
+    }
 
 
-def test_nothing_in_an_entry_is_writable_by_others(open_umask: None, sloppy: None,
-                                                   home: Path) -> None:  # fmt: skip
+def test_nothing_in_an_entry_is_writable_by_others(
+    open_umask: None, sloppy: None, home: Path
+) -> None:
     code, _, err = cli("run", "sloppy")
     assert code == 0, err
     found = modes(home)

@@ -43,8 +43,9 @@ CONTROL_KEYS = {
 @pytest.fixture(scope="module")
 def provider(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> IndexProvider:
     """Only the corpus, as in the CM run (the bundled repository would add candidates)."""
-    return IndexProvider(ScriptIndex([open_repository(corpus)],
-                                     cache_dir=tmp_path_factory.mktemp("idx")))  # fmt: skip
+    return IndexProvider(
+        ScriptIndex([open_repository(corpus)], cache_dir=tmp_path_factory.mktemp("idx"))
+    )
 
 
 def cm_env_before_deps(case: dict[str, Any], corpus: Path) -> dict[str, Any]:

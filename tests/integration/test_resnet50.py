@@ -36,13 +36,18 @@ def resnet50_like(path: Path) -> None:
         helper.make_node("Softmax", ["logits"], ["softmax_tensor:0"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "resnet50-like",
+        nodes,
+        "resnet50-like",
         [helper.make_tensor_value_info("input_tensor:0", TensorProto.FLOAT, ["n", 3, 224, 224])],
-        [helper.make_tensor_value_info("ArgMax:0", TensorProto.INT64, ["n"]),
-         helper.make_tensor_value_info("softmax_tensor:0", TensorProto.FLOAT, ["n", 1001])],
-        [numpy_helper.from_array(weights, "w"),
-         numpy_helper.from_array(np.zeros(1001, np.float32), "b")],
-    )  # fmt: skip
+        [
+            helper.make_tensor_value_info("ArgMax:0", TensorProto.INT64, ["n"]),
+            helper.make_tensor_value_info("softmax_tensor:0", TensorProto.FLOAT, ["n", 1001]),
+        ],
+        [
+            numpy_helper.from_array(weights, "w"),
+            numpy_helper.from_array(np.zeros(1001, np.float32), "b"),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, path)
@@ -77,16 +82,18 @@ def exports(out: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines() if line.startswith("CM_"))
 
 
-def test_resnet50_accuracy_from_file_urls(files: dict[str, Path],
-                                          capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_resnet50_accuracy_from_file_urls(
+    files: dict[str, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = cli(
-        "run", f"{REQUEST} _offline _accuracy",
+        "run",
+        f"{REQUEST} _offline _accuracy",
         f"--env.CM_ML_MODEL_RESNET50_URL={files['model'].as_uri()}",
         f"--env.CM_ML_MODEL_RESNET50_CHECKSUM={digest(files['model'], 'md5')}",
         "--adr.imagenet.tags=_url",
         f"--env.CM_DATASET_IMAGENET_URL={files['archive'].as_uri()}",
         f"--env.CM_DATASET_IMAGENET_SHA256={digest(files['archive'], 'sha256')}",
-    )  # fmt: skip
+    )
     assert code == 0, err + capfd.readouterr().err[-3000:]
     folder = Path(exports(out)["CM_MLPERF_OUTPUT_DIR"])
     assert folder.parts[-3:] == ("resnet50", "Offline", "accuracy")
@@ -98,11 +105,13 @@ def test_resnet50_performance_from_a_local_folder(
     files: dict[str, Path], capfd: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = cli(
-        "run", f"{REQUEST} _singlestream _performance", "--min_duration=300",
+        "run",
+        f"{REQUEST} _singlestream _performance",
+        "--min_duration=300",
         f"--env.CM_ML_MODEL_RESNET50_LOCAL_PATH={files['model']}",
         f"--env.CM_ML_MODEL_RESNET50_CHECKSUM={digest(files['model'], 'md5')}",
         f"--env.CM_DATASET_IMAGENET_PATH={files['images']}",
-    )  # fmt: skip
+    )
     assert code == 0, err + capfd.readouterr().err[-3000:]
     exported = exports(out)
     assert exported["CM_MLPERF_RESULT_VALID"] == "VALID"
@@ -115,19 +124,21 @@ def test_a_wrong_model_checksum_names_the_url_and_the_way_out(
 ) -> None:
     wrong = "0" * 32
     code, _, err = cli(
-        "run", f"{REQUEST} _offline _accuracy",
+        "run",
+        f"{REQUEST} _offline _accuracy",
         f"--env.CM_ML_MODEL_RESNET50_URL={files['model'].as_uri()}",
         f"--env.CM_ML_MODEL_RESNET50_CHECKSUM={wrong}",
         f"--env.CM_DATASET_IMAGENET_PATH={files['images']}",
-    )  # fmt: skip
+    )
     err += capfd.readouterr().err
     assert code == 2
     assert f"{files['model'].as_uri()}: MD5 mismatch: expected {wrong}" in err
     assert "download-file-verified" in err and "--from=PATH" in err
 
 
-def test_the_mlperf_workflow_runs_resnet50_from_its_config(files: dict[str, Path],
-                                                           tmp_path: Path) -> None:  # fmt: skip
+def test_the_mlperf_workflow_runs_resnet50_from_its_config(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
     import os
     import subprocess
     import sys
@@ -136,16 +147,34 @@ def test_the_mlperf_workflow_runs_resnet50_from_its_config(files: dict[str, Path
 
     repo = Path(__file__).resolve().parents[2]
     work = tmp_path / "wf"
-    config = ["models=[resnet50]", "scenarios=[Offline]", "min_duration_ms=300",
-              f"resnet50_model={files['model'].as_uri()}",
-              f"resnet50_checksum={digest(files['model'], 'md5')}",
-              f"imagenet={files['archive'].as_uri()}",
-              f"imagenet_sha256={digest(files['archive'], 'sha256')}"]  # fmt: skip
+    config = [
+        "models=[resnet50]",
+        "scenarios=[Offline]",
+        "min_duration_ms=300",
+        f"resnet50_model={files['model'].as_uri()}",
+        f"resnet50_checksum={digest(files['model'], 'md5')}",
+        f"imagenet={files['archive'].as_uri()}",
+        f"imagenet_sha256={digest(files['archive'], 'sha256')}",
+    ]
     done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(repo / "workflows" / "mlperf" / "Snakefile"),
-         "-d", str(work), "-c2", "mlperf_all", "--config", *config],
-        capture_output=True, text=True, check=False, env=dict(os.environ),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(repo / "workflows" / "mlperf" / "Snakefile"),
+            "-d",
+            str(work),
+            "-c2",
+            "mlperf_all",
+            "--config",
+            *config,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     table = pd.read_csv(work / "results" / "mlperf" / "results.csv")
     assert table["model"].tolist() == ["resnet50", "resnet50"]

@@ -94,8 +94,11 @@ def test_hooks_and_variations(repo: Path, log: Path) -> None:
     quiet = run_json("hooked")
     loud = run_json("hooked _loud")
     assert quiet["new_env"] == {"CM_HOOK_PRE": "quiet", "CM_HOOK_FROM_RUN": "quiet"}
-    assert loud["new_env"] == {"CM_HOOK_PRE": "loud", "CM_HOOK_FROM_RUN": "loud",
-                               "CM_HOOK_LOUD": "yes"}  # fmt: skip
+    assert loud["new_env"] == {
+        "CM_HOOK_PRE": "loud",
+        "CM_HOOK_FROM_RUN": "loud",
+        "CM_HOOK_LOUD": "yes",
+    }
     assert quiet["version"] == "1.2.3"
     assert quiet["path"] != loud["path"]  # variations are part of the key
 
@@ -124,9 +127,12 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     """Start a run in its own process group, as a batch system starts a job."""
     return subprocess.Popen(
         [sys.executable, "-m", "cm_snakemake", "run", *args, "--json", "--no-facts"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 def _wait_for(path: Path, text: str, timeout: float = 30) -> None:
@@ -139,8 +145,9 @@ def _wait_for(path: Path, text: str, timeout: float = 30) -> None:
 
 
 @pytest.mark.parametrize("kill_after", [0.0, 0.3])
-def test_a_killed_build_leaves_nothing_trusted(repo: Path, log: Path, home: Path,
-                                               kill_after: float) -> None:  # fmt: skip
+def test_a_killed_build_leaves_nothing_trusted(
+    repo: Path, log: Path, home: Path, kill_after: float
+) -> None:
     env = {**os.environ, "CMSM_TEST_SLOW": "30"}
     proc = _start(["build thing"], env)
     _wait_for(log, "started")
@@ -195,8 +202,9 @@ def test_a_remembered_request_follows_edits(repo: Path, log: Path, home: Path) -
 def test_a_moved_cache_root_still_works(repo: Path, log: Path, home: Path, tmp_path: Path) -> None:
     built = run_json("build thing")
     (home / "cache").rename(tmp_path / "moved-cache")
-    code, out, err = cli("run", "build thing", "--json", "--no-facts",
-                         f"--cache-dir={tmp_path / 'moved-cache'}")  # fmt: skip
+    code, out, err = cli(
+        "run", "build thing", "--json", "--no-facts", f"--cache-dir={tmp_path / 'moved-cache'}"
+    )
     assert code == 0, err
     moved = json.loads(out)
     assert moved["from_cache"] is True and moved["new_env"] == built["new_env"]
@@ -204,9 +212,11 @@ def test_a_moved_cache_root_still_works(repo: Path, log: Path, home: Path, tmp_p
 
 
 def test_script_failures_name_the_variations(make_repo: RepoMaker) -> None:
-    root = make_repo("fails", {"fail": "alias: fail\nuid: 'f000000000000009'\ntags: [fail]\n"
-                               "variations: {hard: {}}\n"},
-                     files={"fail/run.sh": "exit 4\n"})  # fmt: skip
+    root = make_repo(
+        "fails",
+        {"fail": "alias: fail\nuid: 'f000000000000009'\ntags: [fail]\nvariations: {hard: {}}\n"},
+        files={"fail/run.sh": "exit 4\n"},
+    )
     cli("repo", "add", str(root))
     code, _, err = cli("run", "fail _hard", "--no-facts")
     assert code == 2 and "script 'fails:fail _hard' failed" in err and "exit code 4" in err

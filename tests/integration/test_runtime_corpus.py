@@ -40,8 +40,13 @@ def world(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     root = tmp_path_factory.mktemp("runtime")
     venv = root / "pyvenv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    return {"root": root, "venv": venv, "index": ScriptIndex([open_repository(corpus)]),
-            "cache": CacheStore(root / "cache"), "results": {}}  # fmt: skip
+    return {
+        "root": root,
+        "venv": venv,
+        "index": ScriptIndex([open_repository(corpus)]),
+        "cache": CacheStore(root / "cache"),
+        "results": {},
+    }
 
 
 def _inputs(case: dict[str, Any], root: Path) -> dict[str, Any]:

@@ -42,10 +42,21 @@ class Runs:
         )
         with open(workdir / "snakemake.log", "w", encoding="utf-8") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "snakemake", "-d", str(workdir), "-s",
-                 str(workdir / "Snakefile"), *extra],
-                stdout=log, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "snakemake",
+                    "-d",
+                    str(workdir),
+                    "-s",
+                    str(workdir / "Snakefile"),
+                    *extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=dict(os.environ),
+            )
         self.started.append((proc, workdir))
         return proc
 
@@ -88,8 +99,12 @@ def runs() -> Iterator[Runs]:
 
 def job_state(job_id: str) -> tuple[str, str]:
     """The state and comment (the plugin's ``rule_<name>_wildcards_<...>``) of a job."""
-    done = subprocess.run(["squeue", "--states=all", "-h", "-j", job_id, "-o", "%T|%k"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["squeue", "--states=all", "-h", "-j", job_id, "-o", "%T|%k"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     state, _, comment = done.stdout.strip().partition("|")
     return state, comment
 
@@ -130,9 +145,11 @@ def sleepers(make_repo: RepoMaker, tmp_path: Path) -> dict[str, Path]:
     root = make_repo(
         "sleepers",
         {alias: script(alias, 0x51 + n, []) for n, alias in enumerate(markers)},
-        files={f"{alias}/run.sh": FIRST_ATTEMPT_SLEEPS.format(marker=marker, var=alias.upper())
-               for alias, marker in markers.items()},
-    )  # fmt: skip
+        files={
+            f"{alias}/run.sh": FIRST_ATTEMPT_SLEEPS.format(marker=marker, var=alias.upper())
+            for alias, marker in markers.items()
+        },
+    )
     assert cli("repo", "add", str(root))[0] == 0
     return markers
 
@@ -155,10 +172,15 @@ def test_a_cancelled_job_is_resubmitted_only_when_the_profile_allows_a_retry(
     slurm: None, sleepers: dict[str, Path], runs: Runs, tmp_path: Path
 ) -> None:
     # the same fault in two runs at once: one without retries, one with the real profile's
-    plain = runs.start(tmp_path / "plain", 'cm.target("plain")',
-                       "--profile", str(TEST_PROFILE), "--retries", "0")  # fmt: skip
-    retrying = runs.start(tmp_path / "retrying", 'cm.target("retried")',
-                          "--profile", str(retrying_profile(tmp_path / "profile")))  # fmt: skip
+    plain = runs.start(
+        tmp_path / "plain", 'cm.target("plain")', "--profile", str(TEST_PROFILE), "--retries", "0"
+    )
+    retrying = runs.start(
+        tmp_path / "retrying",
+        'cm.target("retried")',
+        "--profile",
+        str(retrying_profile(tmp_path / "profile")),
+    )
     lost = cancel_when_running(plain, sleepers["plain"], "cm_plain")
     cancelled = cancel_when_running(retrying, sleepers["retried"], "cm_retried")
 
@@ -182,8 +204,9 @@ def test_a_cancelled_job_is_resubmitted_only_when_the_profile_allows_a_retry(
     assert job_state(second)[0] == "COMPLETED"
 
 
-def test_fifty_nodes_run_through_the_cluster(slurm: None, make_repo: RepoMaker, runs: Runs,
-                                             tmp_path: Path) -> None:  # fmt: skip
+def test_fifty_nodes_run_through_the_cluster(
+    slurm: None, make_repo: RepoMaker, runs: Runs, tmp_path: Path
+) -> None:
     meta = script("trivial", 0x60, []) + "variations: {n.#: {env: {CM_N: '#'}}}\n"
     run_sh = 'echo "CM_OUT=$CM_N" >> tmp-run-env.out\n'
     root = make_repo("trivialrepo", {"trivial": meta}, files={"trivial/run.sh": run_sh})
@@ -191,8 +214,14 @@ def test_fifty_nodes_run_through_the_cluster(slurm: None, make_repo: RepoMaker, 
     work = tmp_path / "wf"
     count = 50
     started = time.monotonic()
-    proc = runs.start(work, f'[cm.target(f"trivial _n.{{i}}") for i in range({count})]',
-                      "--profile", str(TEST_PROFILE), "--jobs", str(count))  # fmt: skip
+    proc = runs.start(
+        work,
+        f'[cm.target(f"trivial _n.{{i}}") for i in range({count})]',
+        "--profile",
+        str(TEST_PROFILE),
+        "--jobs",
+        str(count),
+    )
     code, log = runs.finish(proc, work)
     seconds = time.monotonic() - started
     print(f"\n{count} nodes through SLURM: {seconds:.1f} s wall, {count / seconds:.2f} nodes/s")
@@ -208,7 +237,8 @@ def test_fifty_nodes_run_through_the_cluster(slurm: None, make_repo: RepoMaker, 
         job_ids[value] = record["slurm_job_id"]
     assert sorted(job_ids, key=int) == [str(i) for i in range(count)]
     assert len(set(job_ids.values())) == count  # each node its own job
-    listed = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True,
-                            text=True, check=True).stdout  # fmt: skip
+    listed = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True
+    ).stdout
     states = dict(line.split() for line in listed.splitlines())
     assert {states.get(job_id) for job_id in job_ids.values()} == {"COMPLETED"}

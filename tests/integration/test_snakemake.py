@@ -73,10 +73,22 @@ def snakemake(workdir: Path, target: str, *extra: str) -> subprocess.CompletedPr
     """)
     )
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-c2", "-d", str(workdir), "-s",
-         str(workdir / "Snakefile"), *extra],
-        capture_output=True, text=True, check=False, env=dict(os.environ),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-c2",
+            "-d",
+            str(workdir),
+            "-s",
+            str(workdir / "Snakefile"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ),
+    )
 
 
 def events(log: Path) -> list[tuple[str, str, float]]:
@@ -144,8 +156,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_profile_init_writes_a_site_profile(tmp_path: Path) -> None:
     out = tmp_path / "site"
-    code, _text, err = cli("profile", "init", "slurm", "--partition=gpu", "--account=ml",
-                          "--runtime=120", f"--out={out}")  # fmt: skip
+    code, _text, err = cli(
+        "profile",
+        "init",
+        "slurm",
+        "--partition=gpu",
+        "--account=ml",
+        "--runtime=120",
+        f"--out={out}",
+    )
     assert code == 0, err
     config = (out / "config.yaml").read_text()
     assert 'slurm_partition: "gpu"' in config and 'slurm_account: "ml"' in config
@@ -158,14 +177,29 @@ def test_profile_init_writes_a_site_profile(tmp_path: Path) -> None:
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("profile", ["profiles/local", "profiles/slurm"])
-def test_the_repository_profiles_dry_run_from_the_root(corpus: Path, tmp_path: Path,
-                                                       profile: str) -> None:  # fmt: skip
+def test_the_repository_profiles_dry_run_from_the_root(
+    corpus: Path, tmp_path: Path, profile: str
+) -> None:
     assert cli("repo", "add", str(corpus))[0] == 0
     done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", str(REPO / profile), "-n",
-         "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "wf"), "detect"],
-        capture_output=True, text=True, check=False, cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--profile",
+            str(REPO / profile),
+            "-n",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(tmp_path / "wf"),
+            "detect",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     assert "cm_detect_os" in done.stdout + done.stderr
 
@@ -174,10 +208,20 @@ def test_the_repository_profiles_dry_run_from_the_root(corpus: Path, tmp_path: P
 def test_the_example_workflow_mixes_own_rules_and_cm_scripts(corpus: Path, tmp_path: Path) -> None:
     assert cli("repo", "add", str(corpus))[0] == 0
     done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-c2", "-s",
-         str(REPO / "workflows" / "example" / "Snakefile"), "-d", str(tmp_path / "wf")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-c2",
+            "-s",
+            str(REPO / "workflows" / "example" / "Snakefile"),
+            "-d",
+            str(tmp_path / "wf"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     report = (tmp_path / "wf" / "results" / "example" / "report.md").read_text()
     assert "sum: 15" in report
@@ -197,8 +241,9 @@ def test_a_plan_runs_on_a_real_slurm_cluster(slurm: None, diamond: Path, tmp_pat
     job_ids = {alias: r["slurm_job_id"] for alias, r in records.items()}
     assert all(job_ids.values()), job_ids
     assert len(set(job_ids.values())) == 4
-    listed = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True,
-                            text=True, check=True).stdout  # fmt: skip
+    listed = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True
+    ).stdout
     for job_id in job_ids.values():
         assert f"{job_id} COMPLETED" in listed
     logs = list((work / ".snakemake" / "slurm_logs").rglob("*.log"))
@@ -239,8 +284,9 @@ def test_editing_a_script_reruns_its_jobs(diamond: Path, tmp_path: Path) -> None
     assert started == ["right", "top"]
 
 
-def test_retries_rerun_a_flaky_script(make_repo: RepoMaker, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_retries_rerun_a_flaky_script(
+    make_repo: RepoMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     marker = tmp_path / "tried-once"
     body = f"if [ ! -e {marker} ]; then touch {marker}; exit 1; fi\n"
     body += 'echo "CM_FLAKY=ok" >> tmp-run-env.out\n'

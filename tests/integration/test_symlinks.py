@@ -37,8 +37,9 @@ def _assert_refusal(text: str, link: Path, target: Path, root: Path) -> None:
     assert "CMSM_ALLOW_EXTERNAL_LINKS=1" in text
 
 
-def test_a_script_folder_linking_outside_is_not_indexed(make_repo: RepoMaker,
-                                                        outside: Path) -> None:  # fmt: skip
+def test_a_script_folder_linking_outside_is_not_indexed(
+    make_repo: RepoMaker, outside: Path
+) -> None:
     secrets = outside / "secrets"
     secrets.mkdir()
     (secrets / "_cm.yaml").write_text(_meta("secret", 0xC1))
@@ -93,9 +94,11 @@ def test_an_outside_customize_py_link_is_never_imported(
     make_repo: RepoMaker, outside: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = tmp_path / "customize-imported"
-    hook = (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n\n"
-            "def preprocess(i):\n    i['env']['CM_FROM_HOOK'] = 'hook'\n"
-            "    return {'return': 0}\n")  # fmt: skip
+    hook = (
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n\n"
+        "def preprocess(i):\n    i['env']['CM_FROM_HOOK'] = 'hook'\n"
+        "    return {'return': 0}\n"
+    )
     (outside / "customize.py").write_text(hook)
     root = make_repo("hooks", {"hooked": _meta("hooked", 0xC5, EXPORTS)})
     link = root / "script" / "hooked" / "customize.py"
@@ -119,8 +122,9 @@ def test_an_outside_customize_py_link_is_never_imported(
     assert marker.read_text() == "imported"
 
 
-def test_an_outside_run_sh_link_is_never_run(make_repo: RepoMaker, outside: Path,
-                                             tmp_path: Path) -> None:  # fmt: skip
+def test_an_outside_run_sh_link_is_never_run(
+    make_repo: RepoMaker, outside: Path, tmp_path: Path
+) -> None:
     marker = tmp_path / "run-sh-ran"
     (outside / "run.sh").write_text(f"touch {marker}\necho CM_FROM_RUN=ran >> tmp-run-env.out\n")
     root = make_repo("natives", {"native": _meta("native", 0xC6, EXPORTS)})
@@ -141,15 +145,19 @@ def test_an_outside_run_sh_link_is_never_run(make_repo: RepoMaker, outside: Path
     assert marker.exists()
 
 
-def test_a_native_script_run_by_a_hook_is_checked_too(make_repo: RepoMaker, outside: Path,
-                                                      tmp_path: Path) -> None:  # fmt: skip
+def test_a_native_script_run_by_a_hook_is_checked_too(
+    make_repo: RepoMaker, outside: Path, tmp_path: Path
+) -> None:
     marker = tmp_path / "install-ran"
     (outside / "install.sh").write_text(f"touch {marker}\n")
-    hook = ("def preprocess(i):\n"
-            "    return i['automation'].run_native_script({'env': i['env'], "
-            "'run_script_input': i['run_script_input'], 'script_name': 'install'})\n")  # fmt: skip
-    root = make_repo("installs", {"installer": _meta("installer", 0xC7)},
-                     files={"installer/customize.py": hook})  # fmt: skip
+    hook = (
+        "def preprocess(i):\n"
+        "    return i['automation'].run_native_script({'env': i['env'], "
+        "'run_script_input': i['run_script_input'], 'script_name': 'install'})\n"
+    )
+    root = make_repo(
+        "installs", {"installer": _meta("installer", 0xC7)}, files={"installer/customize.py": hook}
+    )
     link = root / "script" / "installer" / "install.sh"
     link.symlink_to(outside / "install.sh")
     assert cli("repo", "add", str(root))[0] == 0
@@ -171,8 +179,11 @@ def test_links_inside_the_repository_are_followed(make_repo: RepoMaker) -> None:
     (shared / "place" / "_cm.yaml").write_text(_meta("placed", 0xC9))
     folder = root / "script" / "linked"
     folder.mkdir()
-    for name, target in (("_cm.yaml", "linked.yaml"), ("customize.py", "customize.py"),
-                         ("run.sh", "run.sh")):  # fmt: skip
+    for name, target in (
+        ("_cm.yaml", "linked.yaml"),
+        ("customize.py", "customize.py"),
+        ("run.sh", "run.sh"),
+    ):
         (folder / name).symlink_to(Path("..", "..", "shared", target))
     (root / "script" / "placed").symlink_to(Path("..", "shared", "place"))
 
@@ -205,8 +216,11 @@ def test_editing_the_target_of_an_inside_link_changes_the_cache_key(make_repo: R
 
 
 def test_a_nested_link_to_the_root_folder_is_named_and_not_entered(make_repo: RepoMaker) -> None:
-    root = make_repo("nested", {"deep": _meta("deep", 0xCA)},
-                     files={"deep/run.sh": "echo CM_X=1 >> tmp-run-env.out\n"})  # fmt: skip
+    root = make_repo(
+        "nested",
+        {"deep": _meta("deep", 0xCA)},
+        files={"deep/run.sh": "echo CM_X=1 >> tmp-run-env.out\n"},
+    )
     link = root / "script" / "deep" / "everything"
     link.symlink_to("/", target_is_directory=True)
     assert cli("repo", "add", str(root))[0] == 0
@@ -274,11 +288,16 @@ def test_old_registry_files_stay_readable_and_the_setting_is_recorded(
 
     assert cli("repo", "add", str(new), "--allow-external-links")[0] == 0
     stored = json.loads((home / "repos.json").read_text())
-    assert stored == [str(old.resolve()), {"path": str(new.resolve()),
-                                           "allow_external_links": True}]  # fmt: skip
+    assert stored == [
+        str(old.resolve()),
+        {"path": str(new.resolve()), "allow_external_links": True},
+    ]
     rows = json.loads(cli("repo", "list", "--json")[1])
     assert [(r["alias"], r["allow_external_links"]) for r in rows] == [
-        ("cm-snakemake", False), ("old", False), ("new", True)]  # fmt: skip
+        ("cm-snakemake", False),
+        ("old", False),
+        ("new", True),
+    ]
     assert cli("repo", "rm", "old")[0] == 0
     assert json.loads((home / "repos.json").read_text()) == [stored[1]]
     assert cli("find", "two")[0] == 0

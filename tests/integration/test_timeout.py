@@ -23,8 +23,10 @@ sleep 300
 
 def hang_repo(make_repo: RepoMaker, timeout: str | None) -> Path:
     resources = f"resources:\n  timeout: '{timeout}'\n" if timeout else ""
-    meta = ("alias: hang\nuid: '00000000000000a1'\ntags: [hang]\ncache: true\n"
-            "automation_alias: script\n" + resources)  # fmt: skip
+    meta = (
+        "alias: hang\nuid: '00000000000000a1'\ntags: [hang]\ncache: true\n"
+        "automation_alias: script\n" + resources
+    )
     return make_repo("hangs", {"hang": meta}, files={"hang/run.sh": HANG})
 
 
@@ -78,10 +80,22 @@ def test_snakemake_jobs_take_the_limit_from_the_profile_or_the_command_line(
     for extra in ways:
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "snakemake", "-c1", "-d", str(work), "-s",
-             str(work / "Snakefile"), *extra],
-            capture_output=True, text=True, check=False, timeout=60,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-c1",
+                "-d",
+                str(work),
+                "-s",
+                str(work / "Snakefile"),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         assert time.monotonic() - started < 60
         assert done.returncode != 0
         assert "ran longer than its time limit of 0.05 min" in done.stdout + done.stderr

@@ -95,9 +95,11 @@ def write_repo(root: Path) -> Path:
         exported = f"CM_PAYLOAD_{var.split('_$')[0]}*" if cached else "CM_BENCH_*"
         (folder / "_cm.yaml").write_text(
             f"alias: {alias}\nuid: '{uid:016x}'\ntags: [{alias}]\ncache: {str(cached).lower()}\n"
-            + HEAD + f"new_env_keys: ['{exported}']\n" + (f"deps:\n{dep_lines}" if deps else "")
+            + HEAD
+            + f"new_env_keys: ['{exported}']\n"
+            + (f"deps:\n{dep_lines}" if deps else "")
             + extra
-        )  # fmt: skip
+        )
         body = BUILD if cached else BENCH
         (folder / "run.sh").write_text(body.format(check=CHECK_DEPS if deps else "", var=var))
     return repo
@@ -119,20 +121,23 @@ class Outcome:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        return (f"{self.kills} kill points ({self.controller_only} controller only, "
-                f"{self.whole_group} whole process group; {self.during_install} during a "
-                f"cached install, {self.during_benchmark} during the benchmark run), "
-                f"{self.runs} Snakemake runs, "
-                f"{self.entries_kept_across_kills} entries complete at a kill and reused, "
-                f"{self.recovered_messages} stale-lock recoveries reported, "
-                f"{len(self.problems)} problems, {self.seconds:.0f} s")  # fmt: skip
+        return (
+            f"{self.kills} kill points ({self.controller_only} controller only, "
+            f"{self.whole_group} whole process group; {self.during_install} during a "
+            f"cached install, {self.during_benchmark} during the benchmark run), "
+            f"{self.runs} Snakemake runs, "
+            f"{self.entries_kept_across_kills} entries complete at a kill and reused, "
+            f"{self.recovered_messages} stale-lock recoveries reported, "
+            f"{len(self.problems)} problems, {self.seconds:.0f} s"
+        )
 
 
 class Chain:
     """One workflow directory, cache and log, killed again and again, then finished."""
 
-    def __init__(self, root: Path, rng: random.Random, *, sleep: float = 0.4,
-                 rerun_incomplete: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, root: Path, rng: random.Random, *, sleep: float = 0.4, rerun_incomplete: bool = True
+    ) -> None:
         self.root = root
         self.rng = rng
         self.rerun_incomplete = rerun_incomplete
@@ -144,11 +149,18 @@ class Chain:
         (self.work / "Snakefile").write_text(SNAKEFILE)
         self.cache = root / "home" / "cache"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CMSM_")}
-        self.env |= {"CMSM_HOME": str(root / "home"), "CMSM_SOAK_LOG": str(self.log),
-                     "CMSM_SOAK_SLEEP": f"{sleep:g}"}  # fmt: skip
+        self.env |= {
+            "CMSM_HOME": str(root / "home"),
+            "CMSM_SOAK_LOG": str(self.log),
+            "CMSM_SOAK_SLEEP": f"{sleep:g}",
+        }
         repo = write_repo(root)
-        subprocess.run([sys.executable, "-m", "cm_snakemake", "repo", "add", str(repo)],
-                       env=self.env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "cm_snakemake", "repo", "add", str(repo)],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
         self.seen: dict[str, str] = {}  # complete entry -> digest of its result file
         self.groups: list[int] = []  # process groups started (orphans keep theirs)
         self.stderr = root / "run.err"
@@ -230,8 +242,13 @@ class Chain:
         self.outcome.runs += 1
         self.stderr = self.root / f"run-{self.outcome.runs}.err"
         with open(self.stderr, "wb") as err:
-            proc = subprocess.Popen(self._command(), env=self.env, stdout=subprocess.DEVNULL,
-                                    stderr=err, start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                self._command(),
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
         self.groups.append(proc.pid)
         return proc
 
@@ -260,10 +277,14 @@ class Chain:
         self.outcome.entries_kept_across_kills += len(self.seen)
         self.remember()
         if len(self.complete_entries()) != NODES - 1:
-            self.outcome.problems.append(f"{len(self.complete_entries())} complete entries, "
-                                         f"expected {NODES - 1}")  # fmt: skip
-        leftovers = [p for p in self.cache.glob("*/*") if p.is_dir()
-                     and str(p) not in self.complete_entries()]  # fmt: skip
+            self.outcome.problems.append(
+                f"{len(self.complete_entries())} complete entries, expected {NODES - 1}"
+            )
+        leftovers = [
+            p
+            for p in self.cache.glob("*/*")
+            if p.is_dir() and str(p) not in self.complete_entries()
+        ]
         if leftovers:
             self.outcome.problems.append(f"incomplete folders left: {leftovers}")
         results = list((self.work / ".cmsm" / "results" / "bench").glob("*.json"))
@@ -292,8 +313,9 @@ COUNTS = ("kills", "controller_only", "whole_group", "runs", "during_install",
           "during_benchmark", "recovered_messages", "entries_kept_across_kills")  # fmt: skip
 
 
-def run_chains(root: Path, kills: int, *, seed: int, per_chain: int = 5,
-               sleep: float = 0.4) -> Outcome:  # fmt: skip
+def run_chains(
+    root: Path, kills: int, *, seed: int, per_chain: int = 5, sleep: float = 0.4
+) -> Outcome:
     """Kill chains until ``kills`` kill points were reached; every chain is then finished."""
     rng = random.Random(seed)
     total = Outcome()

@@ -25,8 +25,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
-    parser.add_argument("--sleep", type=float, default=0.4,
-                        help="seconds each script pauses between its two writes")  # fmt: skip
+    parser.add_argument(
+        "--sleep", type=float, default=0.4, help="seconds each script pauses between its two writes"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cmsm-soak-") as tmp:
         outcome = run_chains(Path(tmp), args.kills, seed=args.seed, sleep=args.sleep)

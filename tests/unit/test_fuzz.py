@@ -46,9 +46,13 @@ def fuzz(examples: int) -> Any:
     return settings(
         max_examples=max(1, int(examples * SCALE)),
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                               HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    )  # fmt: skip
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -303,8 +307,9 @@ def test_every_key_of_the_meta_takes_any_kind_of_value(place: str) -> None:
     @given(key=st.sampled_from(keys), value=KINDS)
     def check(key: str, value: Any) -> None:
         with case("typed meta"):
-            _build(_keyed({"alias": "x", "uid": "1", "tags": ["x"], **put({key: value})}),
-                   Dialect.CM)  # fmt: skip
+            _build(
+                _keyed({"alias": "x", "uid": "1", "tags": ["x"], **put({key: value})}), Dialect.CM
+            )
 
     check()
 
@@ -495,8 +500,11 @@ def test_the_command_line_returns_an_exit_code_and_a_message(
     commands = st.just(command) if command else st.sampled_from(["help", "", "rnu", "-x"])
 
     @fuzz(40)
-    @given(command=commands, request=REQUESTS.map(lambda r: [r]) | st.lists(REQUESTS, max_size=2),
-           extra=st.lists(INPUTS | INPUTS | ARG.filter(_safe), max_size=4))  # fmt: skip
+    @given(
+        command=commands,
+        request=REQUESTS.map(lambda r: [r]) | st.lists(REQUESTS, max_size=2),
+        extra=st.lists(INPUTS | INPUTS | ARG.filter(_safe), max_size=4),
+    )
     def check(command: str, request: list[str], extra: list[str]) -> None:
         with case("CLI main"):
             argv = [command, *request, *extra] if command else [*request, *extra]
@@ -545,15 +553,19 @@ REQUESTED = st.lists(st.sampled_from([*VNAMES, "x.1", "x.", "x.a.b", "zz", "x.$(
 
 
 @fuzz(500)
-@given(raw=VARIATION_META, requested=REQUESTED,
-       excluded=st.lists(st.sampled_from(VNAMES) | TEXT, max_size=2))  # fmt: skip
+@given(
+    raw=VARIATION_META,
+    requested=REQUESTED,
+    excluded=st.lists(st.sampled_from(VNAMES) | TEXT, max_size=2),
+)
 def test_variations_resolve_or_fail_naming_the_script(
     raw: dict[str, Any], requested: list[str], excluded: list[str]
 ) -> None:
     with case("variation resolver"):
         try:
-            meta, _ = build_script_meta(_keyed(raw), path="vt", meta_files=(PATH,),
-                                        dialect=Dialect.CM)  # fmt: skip
+            meta, _ = build_script_meta(
+                _keyed(raw), path="vt", meta_files=(PATH,), dialect=Dialect.CM
+            )
         except MetaError as exc:
             assert str(exc).startswith(PATH), exc
             return
@@ -651,8 +663,9 @@ def test_a_run_whose_script_leaves_a_list_as_its_state_fails_naming_the_file(
     code, _, err = cli("run", "lister")
     assert code == 2
     state = Path.cwd() / "tmp-run-state.json"
-    assert (f"script 'lists:lister' failed in native script: {state} is not a JSON object but "
-            "a list") in err  # fmt: skip
+    assert (
+        f"script 'lists:lister' failed in native script: {state} is not a JSON object but a list"
+    ) in err
     (root / "script" / "lister" / "run.sh").write_text("echo '{\"x\": 2}' > tmp-run-state.json\n")
     code, out, err = cli("run", "lister", "--json")  # an object is merged into the state
     assert code == 0, err

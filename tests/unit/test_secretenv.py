@@ -45,8 +45,9 @@ FAMILIES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize(("family", "name"),
-                         [(f, n) for f, names in FAMILIES.items() for n in names])  # fmt: skip
+@pytest.mark.parametrize(
+    ("family", "name"), [(f, n) for f, names in FAMILIES.items() for n in names]
+)
 def test_common_secret_names_are_secrets(family: str, name: str) -> None:
     for spelling in (name, name.lower(), name.replace("_", "-")):
         assert is_secret(spelling), (family, spelling)
@@ -92,8 +93,9 @@ NOT_SECRETS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize(("why", "name"),
-                         [(w, n) for w, names in NOT_SECRETS.items() for n in names])  # fmt: skip
+@pytest.mark.parametrize(
+    ("why", "name"), [(w, n) for w, names in NOT_SECRETS.items() for n in names]
+)
 def test_names_that_only_look_like_secrets_are_not(why: str, name: str) -> None:
     for spelling in (name, name.lower()):
         assert not is_secret(spelling), (why, spelling)
@@ -114,10 +116,17 @@ def test_no_key_of_the_bundled_scripts_is_a_secret() -> None:
 
 def test_the_module_stays_cheap_to_import() -> None:
     """On the command line's start-up path: no ``re``, ``typing`` or ``hashlib`` at import."""
-    code = ("import sys; before = set(sys.modules); import cm_snakemake._util.secretenv as s; "
-            "s.is_secret('GH_TOKEN'); print(sorted(set(sys.modules) - before))")  # fmt: skip
-    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2]).stdout  # fmt: skip
+    code = (
+        "import sys; before = set(sys.modules); import cm_snakemake._util.secretenv as s; "
+        "s.is_secret('GH_TOKEN'); print(sorted(set(sys.modules) - before))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
     loaded = eval(out)  # a list of module names
     assert not {"re", "typing", "hashlib"} & set(loaded), loaded
 
@@ -126,8 +135,10 @@ def test_plan_files_hide_what_the_user_gave_and_jobs_get_it_back() -> None:
     secrets = given({"hf_token": "tok-1", "env": {"CM_GH_TOKEN": "tok-2"}, "x": "plain"})
     assert secrets["hf_token"] == "tok-1" and secrets["CM_GH_TOKEN"] == "tok-2"
     assert secrets[f"CMSM_SECRET_{digest('tok-1')}"] == "tok-1"
-    node = {"env": {"CM_HF_TOKEN": "tok-1", "CM_META_TOKEN": "from-meta", "CM_X": "1"},
-            "deps": [{"env": {"CM_GH_TOKEN": "tok-2"}}]}  # fmt: skip
+    node = {
+        "env": {"CM_HF_TOKEN": "tok-1", "CM_META_TOKEN": "from-meta", "CM_X": "1"},
+        "deps": [{"env": {"CM_GH_TOKEN": "tok-2"}}],
+    }
     hidden = conceal(node, only_given=True)
     text = repr(hidden)
     assert "tok-1" not in text and "tok-2" not in text
@@ -178,7 +189,17 @@ def test_the_secrets_named_in_the_corpus_metas(corpus: Path) -> None:
             walk(json.loads(text))
     assert len(names) > 4000 and "CM_GIT_AUTH" in names
     assert sorted(n for n in names if is_secret(n)) == [
-        "CM_GH_ACTIONS_RUNNER_TOKEN", "CM_GH_AUTH_TOKEN", "CM_GH_TOKEN", "CM_HF_TOKEN",
-        "CM_SSH_PASSWORD", "CM_VLLM_SERVER_API_KEY", "_password_hash", "api_key", "gh_token",
-        "password", "token", "with-token", "with_token",
-    ]  # fmt: skip
+        "CM_GH_ACTIONS_RUNNER_TOKEN",
+        "CM_GH_AUTH_TOKEN",
+        "CM_GH_TOKEN",
+        "CM_HF_TOKEN",
+        "CM_SSH_PASSWORD",
+        "CM_VLLM_SERVER_API_KEY",
+        "_password_hash",
+        "api_key",
+        "gh_token",
+        "password",
+        "token",
+        "with-token",
+        "with_token",
+    ]

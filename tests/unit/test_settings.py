@@ -62,8 +62,9 @@ def test_every_cmsm_name_in_the_package_is_in_the_table() -> None:
     assert f"{SECRET_PREFIX}<digest>" in known
 
 
-def test_values_are_read_when_asked_not_at_import(monkeypatch: pytest.MonkeyPatch,
-                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_values_are_read_when_asked_not_at_import(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("CMSM_HOME", str(tmp_path / "a"))
     assert settings.home == str((tmp_path / "a").resolve())
     monkeypatch.setenv("CMSM_HOME", str(tmp_path / "b"))
@@ -131,7 +132,12 @@ def test_find_stays_lean() -> None:
         "assert main(['find', '--tags=detect,os']) == 0\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                          check=False, env=os.environ.copy())  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ.copy(),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]", done.stdout

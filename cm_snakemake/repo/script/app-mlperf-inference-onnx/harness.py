@@ -60,8 +60,10 @@ class Settings:
     def from_env(cls) -> Settings:
         scenario = env("CM_MLPERF_LOADGEN_SCENARIO", "Offline")
         if scenario.lower() not in SCENARIOS:
-            raise HarnessError(f"CM_MLPERF_LOADGEN_SCENARIO={scenario!r}: expected one of "
-                               + ", ".join(CANONICAL.values()))  # fmt: skip
+            raise HarnessError(
+                f"CM_MLPERF_LOADGEN_SCENARIO={scenario!r}: expected one of "
+                + ", ".join(CANONICAL.values())
+            )
         mode = env("CM_MLPERF_LOADGEN_MODE", "performance").lower()
         if mode not in ("performance", "accuracy"):
             raise HarnessError(f"CM_MLPERF_LOADGEN_MODE={mode!r}: expected performance or accuracy")
@@ -78,15 +80,19 @@ class Settings:
             )
         return cls(
             model_name=env("CM_ML_MODEL_NAME") or os.path.splitext(os.path.basename(model_file))[0],
-            model_file=model_file, dataset=dataset, scenario=CANONICAL[scenario.lower()],
-            mode=mode, run_style=style, threads=int(env("CM_MLPERF_THREADS", "1") or 1),
+            model_file=model_file,
+            dataset=dataset,
+            scenario=CANONICAL[scenario.lower()],
+            mode=mode,
+            run_style=style,
+            threads=int(env("CM_MLPERF_THREADS", "1") or 1),
             target_qps=_number(env("CM_MLPERF_LOADGEN_TARGET_QPS")),
             target_latency_ms=_number(env("CM_MLPERF_LOADGEN_TARGET_LATENCY")),
             min_duration_ms=_int(env("CM_MLPERF_LOADGEN_MIN_DURATION")),
             min_query_count=_int(env("CM_MLPERF_LOADGEN_MIN_QUERY_COUNT")),
             user_conf=env("CM_MLPERF_USER_CONF"),
             max_batchsize=int(env("CM_MLPERF_MAX_BATCHSIZE", "256") or 256),
-        )  # fmt: skip
+        )
 
 
 def _number(text: str) -> float | None:
@@ -104,8 +110,9 @@ class Classifier:
         options = ort.SessionOptions()
         options.intra_op_num_threads = settings.threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(settings.model_file, options,
-                                            providers=["CPUExecutionProvider"])  # fmt: skip
+        self.session = ort.InferenceSession(
+            settings.model_file, options, providers=["CPUExecutionProvider"]
+        )
         self.input_name = self.session.get_inputs()[0].name
         # the output holding scores (N x classes) or classes (N); the first one by default
         output = env("CM_ML_MODEL_OUTPUT_NAME")
@@ -118,8 +125,9 @@ class Classifier:
     def predict(self, indices: np.ndarray) -> np.ndarray:
         """Top-1 classes of the samples, in batches of at most ``self.batch`` (a query of
         the Offline scenario holds every sample of the run)."""
-        parts = [self._classes(indices[i : i + self.batch])
-                 for i in range(0, len(indices), self.batch)]  # fmt: skip
+        parts = [
+            self._classes(indices[i : i + self.batch]) for i in range(0, len(indices), self.batch)
+        ]
         classes = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return np.ascontiguousarray(classes - self.label_offset)
 
@@ -133,8 +141,9 @@ class Classifier:
         classes = self.predict(indices)
         base = classes.ctypes.data
         size = classes.itemsize
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, base + i * size, size)
-                                 for i, s in enumerate(samples)])  # fmt: skip
+        lg.QuerySamplesComplete(
+            [lg.QuerySampleResponse(s.id, base + i * size, size) for i, s in enumerate(samples)]
+        )
 
     def measure(self) -> dict[str, float]:
         """Find-performance: a short measurement of the system under test (inference plus
@@ -160,8 +169,11 @@ class Classifier:
                 self.predict(np.arange(first, first + batch, dtype=np.int64) % count)
                 runs.append(time.perf_counter() - t)
             latencies.append(float(np.percentile(runs, 90)))
-        return {"throughput_qps": throughput, "single_latency_s": latencies[0],
-                "multi_latency_s": latencies[1]}  # fmt: skip
+        return {
+            "throughput_qps": throughput,
+            "single_latency_s": latencies[0],
+            "multi_latency_s": latencies[1],
+        }
 
 
 def user_conf(settings: Settings, found: dict[str, float]) -> list[str]:
@@ -270,12 +282,20 @@ def run(settings: Settings) -> dict[str, Any]:
 
     detail = read_detail_log(os.path.join(out, "mlperf_log_detail.txt"))
     result: dict[str, Any] = {
-        "model": settings.model_name, "backend": "onnxruntime", "device": "cpu",
-        "scenario": settings.scenario, "mode": settings.mode, "run_style": settings.run_style,
-        "started": started, "finished": finished, "find_performance": found,
-        "user_conf": conf_lines, "loadgen": detail, "settings": asdict(settings),
+        "model": settings.model_name,
+        "backend": "onnxruntime",
+        "device": "cpu",
+        "scenario": settings.scenario,
+        "mode": settings.mode,
+        "run_style": settings.run_style,
+        "started": started,
+        "finished": finished,
+        "find_performance": found,
+        "user_conf": conf_lines,
+        "loadgen": detail,
+        "settings": asdict(settings),
         "onnxruntime_version": ort.__version__,
-    }  # fmt: skip
+    }
     if settings.mode == "accuracy":
         correct, total = top1(os.path.join(out, "mlperf_log_accuracy.json"), sut_model.labels)
         accuracy = correct / total if total else 0.0
@@ -302,10 +322,15 @@ def run(settings: Settings) -> dict[str, Any]:
         exports["CM_MLPERF_ACCURACY_TOP1"] = f"{result['accuracy']['top1']:.5f}"
     with open("tmp-run-env.out", "a", encoding="utf-8") as fh:
         fh.writelines(f"{k}={v}\n" for k, v in exports.items())
-    shown = ("CM_MLPERF_RESULT_VALID", "CM_MLPERF_RESULT_METRIC", "CM_MLPERF_RESULT_VALUE",
-             "CM_MLPERF_ACCURACY_TOP1")  # fmt: skip
-    summary = ", ".join(f"{k[len('CM_MLPERF_'):].lower()}={v}" for k, v in exports.items()
-                        if k in shown)  # fmt: skip
+    shown = (
+        "CM_MLPERF_RESULT_VALID",
+        "CM_MLPERF_RESULT_METRIC",
+        "CM_MLPERF_RESULT_VALUE",
+        "CM_MLPERF_ACCURACY_TOP1",
+    )
+    summary = ", ".join(
+        f"{k[len('CM_MLPERF_') :].lower()}={v}" for k, v in exports.items() if k in shown
+    )
     print(f"{settings.model_name} {settings.scenario} {settings.mode}: {summary} ({out})")
     return result
 

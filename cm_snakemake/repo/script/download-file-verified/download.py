@@ -37,9 +37,11 @@ def partial_dir() -> str:
 
 def how_to_help(url: str, algorithm: str, expected: str) -> str:
     name = "SHA-256" if algorithm == "sha256" else "MD5"
-    return (f"To use a copy you have: --from=PATH (or --env.CM_DOWNLOAD_LOCAL_FILE_PATH=PATH); "
-            f"from a mirror: --url=file:///mirror/{os.path.basename(url) or 'FILE'}. "
-            f"The file must have {name} {expected or '(none given)'}.")  # fmt: skip
+    return (
+        f"To use a copy you have: --from=PATH (or --env.CM_DOWNLOAD_LOCAL_FILE_PATH=PATH); "
+        f"from a mirror: --url=file:///mirror/{os.path.basename(url) or 'FILE'}. "
+        f"The file must have {name} {expected or '(none given)'}."
+    )
 
 
 def wanted_checksum() -> tuple[str, str]:
@@ -84,11 +86,14 @@ def fetch(url: str, part: str) -> None:
     except (urllib.error.URLError, OSError) as exc:
         done = os.path.getsize(part) if os.path.exists(part) else 0
         if done > offset:
-            raise DownloadError(f"{url}: interrupted after {done} bytes ({exc}); run again to "
-                                "resume where it stopped") from exc  # fmt: skip
+            raise DownloadError(
+                f"{url}: interrupted after {done} bytes ({exc}); run again to "
+                "resume where it stopped"
+            ) from exc
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"cannot download {url}: {reason} (offline, or the host is "
-                            "unreachable)") from exc  # fmt: skip
+        raise DownloadError(
+            f"cannot download {url}: {reason} (offline, or the host is unreachable)"
+        ) from exc
 
 
 def main() -> int:
@@ -103,8 +108,9 @@ def main() -> int:
             path = os.path.abspath(local)
             actual = digest_of(path, algorithm)
             if expected and actual != expected:
-                raise DownloadError(f"{path}: {label} is {actual}, expected {expected}; "
-                                    "is it the right file?")  # fmt: skip
+                raise DownloadError(
+                    f"{path}: {label} is {actual}, expected {expected}; is it the right file?"
+                )
         else:
             if not url:
                 raise DownloadError("no URL: give --url=URL (or --from=PATH)")
@@ -123,14 +129,18 @@ def main() -> int:
                 actual = digest_of(part, algorithm)
                 if expected and actual != expected:
                     os.replace(part, part + ".bad")  # never resumed, never trusted
-                    raise DownloadError(f"{url}: {label} mismatch: expected {expected}, got "
-                                        f"{actual} (the file is kept as {part}.bad); check the "
-                                        "URL and the checksum")  # fmt: skip
+                    raise DownloadError(
+                        f"{url}: {label} mismatch: expected {expected}, got "
+                        f"{actual} (the file is kept as {part}.bad); check the "
+                        "URL and the checksum"
+                    )
                 path = os.path.join(os.getcwd(), name)
                 shutil.move(part, path)
     except DownloadError as exc:
-        print(f"download-file-verified: {exc}\n{how_to_help(url, algorithm, expected)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"download-file-verified: {exc}\n{how_to_help(url, algorithm, expected)}",
+            file=sys.stderr,
+        )
         return 1
     with open("tmp-run-env.out", "a", encoding="utf-8") as fh:
         fh.write(f"CM_DOWNLOAD_DOWNLOADED_PATH={path}\n")

@@ -17,8 +17,12 @@ def main() -> None:
     )
     out = os.path.join(os.getcwd(), "digits")
     os.makedirs(out, exist_ok=True)
-    for name, array in (("train_x", train_x), ("train_y", train_y), ("val_x", val_x),
-                        ("val_y", val_y)):  # fmt: skip
+    for name, array in (
+        ("train_x", train_x),
+        ("train_y", train_y),
+        ("val_x", val_x),
+        ("val_y", val_y),
+    ):
         np.save(os.path.join(out, f"{name}.npy"), array)
     with open("tmp-run-env.out", "a", encoding="utf-8") as fh:
         fh.write(f"CM_DATASET_PATH={out}\n")

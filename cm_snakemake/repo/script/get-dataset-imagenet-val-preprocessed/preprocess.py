@@ -27,8 +27,9 @@ def source_folder() -> str:
             tar.extractall(target, filter="data")  # no links or paths out of the folder
         found = [root for root, _, files in os.walk(target) if "val_map.txt" in files]
         if not found:
-            raise SystemExit(f"get-dataset-imagenet-val-preprocessed: {archive} holds no "
-                             "val_map.txt")  # fmt: skip
+            raise SystemExit(
+                f"get-dataset-imagenet-val-preprocessed: {archive} holds no val_map.txt"
+            )
         return found[0]
     folder = setting("CM_DATASET_IMAGENET_PATH")
     if not folder or not os.path.isfile(os.path.join(folder, "val_map.txt")):

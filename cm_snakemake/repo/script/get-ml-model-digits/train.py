@@ -24,8 +24,10 @@ def layers(kind: str, seed: int, x: np.ndarray, y: np.ndarray) -> tuple[list, fl
 def to_onnx(dense: list) -> onnx.ModelProto:
     nodes, weights, current = [], [], "input"
     for i, (w, b) in enumerate(dense):
-        weights += [numpy_helper.from_array(np.asarray(w, np.float32), f"w{i}"),
-                    numpy_helper.from_array(np.asarray(b, np.float32), f"b{i}")]  # fmt: skip
+        weights += [
+            numpy_helper.from_array(np.asarray(w, np.float32), f"w{i}"),
+            numpy_helper.from_array(np.asarray(b, np.float32), f"b{i}"),
+        ]
         nodes.append(helper.make_node("Gemm", [current, f"w{i}", f"b{i}"], [f"dense{i}"]))
         current = f"dense{i}"
         if i < len(dense) - 1:
@@ -33,11 +35,12 @@ def to_onnx(dense: list) -> onnx.ModelProto:
             current = f"relu{i}"
     nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1))
     graph = helper.make_graph(
-        nodes, "digits",
+        nodes,
+        "digits",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
         weights,
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # readable by onnxruntime releases of the last years
     onnx.checker.check_model(model)
