@@ -90,6 +90,18 @@ def test_cached_node_is_built_once_and_reused(repo: Path, log: Path, home: Path)
     assert rebuilt["from_cache"] is False and log.read_text().count("finished") == 2
 
 
+def test_new_on_a_complete_entry_says_it_rebuilds_not_that_a_build_failed(
+    repo: Path, log: Path
+) -> None:
+    first = run_json("build thing", "--verbose")
+    code, out, err = cli("run", "build thing", "--new", "--json", "--no-facts", "--verbose")
+    assert code == 0, err
+    rebuilt = json.loads(out)
+    assert rebuilt["path"] == first["path"] and log.read_text().count("finished") == 2
+    assert "incomplete" not in err and "failed or was killed" not in err
+    assert f"rebuilding the cache entry of build-thing (--new): {first['path']}" in err
+
+
 def test_hooks_and_variations(repo: Path, log: Path) -> None:
     quiet = run_json("hooked")
     loud = run_json("hooked _loud")
