@@ -32,7 +32,13 @@ def cm_command() -> Path:
 
 
 def test_cm_runs_the_bundled_mlperf_scripts(cm_command: Path, corpus: Path, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CM_", "CMSM_"))}
+    # CM's own environment: none of ours, and no PYTHONPATH (CM then finds our package's
+    # bundled repository as already registered)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CM_", "CMSM_")) and k != "PYTHONPATH"
+    }
     # CM's scripts find Python on PATH: the one with the packages of this environment
     env |= {
         "CM_REPOS": str(tmp_path / "cmhome"),
