@@ -15,9 +15,9 @@ A bare ``--key`` is true, so ``--jobs 2`` is ``--jobs`` (true) and a separate wo
 in CM; :attr:`Args.followers` remembers such words, so that a flag that needs a value can say
 ``write --jobs=2``.
 
-Commands read their flags through a table (:mod:`cm_snakemake.cli.options`), which takes them
-with :meth:`Args.take`; :meth:`Args.check_consumed` reports any flag nothing used, with a
-"did you mean" for misspellings.
+Commands read their flags through a table (:mod:`cm_snakemake.cli.options`), which marks
+each flag it reads in :attr:`Args.used`; :func:`unknown_flags` is the error for the others,
+with a "did you mean" for misspellings.
 """
 
 from __future__ import annotations
@@ -44,30 +44,6 @@ class Args:
         self.used: set[str] = set()
         # a bare --key (dotted as written) -> the positional word right after it
         self.followers: dict[str, str] = {}
-
-    def take(self, key: str, default: Any = None) -> Any:
-        """Return flag ``key`` (or ``default``) and mark it as used."""
-        self.used.add(key)
-        return self.flags.get(key, default)
-
-    def take_bool(self, key: str) -> bool:
-        """Flag ``key`` as yes/no (the rule of every yes/no flag: :data:`options.BOOL`)."""
-        from .options import BOOL, Flag
-
-        return Flag(BOOL, False, "").named(key).read(self)
-
-    def take_str(self, key: str) -> str | None:
-        """Flag ``key`` as text, or None (the rule of every text flag: :data:`options.TEXT`)."""
-        from .options import TEXT, Flag
-
-        return Flag(TEXT, None, "").named(key).read(self)
-
-    def check_consumed(self, known: Iterable[str] = ()) -> None:
-        """Raise :class:`UsageError` for flags that no part of the command used."""
-        known = set(known) | self.used
-        unknown = [k for k in self.flags if k not in known]
-        if unknown:
-            raise unknown_flags(unknown, known)
 
 
 def unknown_flags(unknown: Iterable[str], known: Iterable[str]) -> UsageError:

@@ -25,6 +25,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cm_snakemake.cli import options
 from cm_snakemake.cli.grammar import Args, parse_args
 from cm_snakemake.cli.main import main
 from cm_snakemake.errors import CMSnakemakeError, MetaError, ScriptFailed, UsageError, Where
@@ -396,14 +397,14 @@ def _names_an_argument(message: str, argv: list[str]) -> bool:
 
 
 def _use_every_flag(args: Args) -> None:
-    """What commands do with flags: read them as text and as yes/no, then check the rest."""
+    """What commands do with flags: read them as text and as yes/no (the rules of every
+    command's flags)."""
     for key in list(args.flags):
-        for read in (args.take_str, args.take_bool):
+        for kind in (options.TEXT, options.BOOL):
             try:
-                read(key)
+                options.Flag(kind, None, "").named(key).read(args)
             except UsageError as exc:
                 assert f"--{key}" in str(exc), exc
-    args.check_consumed()
 
 
 def test_the_grammar_parses_or_names_the_argument(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cm_snakemake.cli.grammar import parse_args
+from cm_snakemake.cli.grammar import Args, parse_args
+from cm_snakemake.cli.options import BOOL, TEXT, Flag, Kind, Options
 from cm_snakemake.errors import UsageError
 
 
@@ -80,12 +81,15 @@ def test_malformed(arg: str) -> None:
         parse_args([arg])
 
 
+class _TagsAndJson(Options):
+    tags = Flag(TEXT, None, "tags")
+    json = Flag(BOOL, False, "json")
+
+
 def test_unconsumed_flags_are_reported_with_suggestions() -> None:
     args = parse_args(["--tagz=get", "--json", "--frobnicate"])
-    args.take("tags")
-    args.take("json")
     with pytest.raises(UsageError) as info:
-        args.check_consumed()
+        _TagsAndJson.parse(args)
     text = str(info.value)
     assert "--tagz (did you mean --tags?)" in text
     assert "--frobnicate" in text
@@ -106,9 +110,13 @@ def test_a_word_after_a_bare_flag_is_remembered() -> None:
     assert args.followers == {"jobs": "2", "env.X": "y"}
 
 
-def test_take_bool_and_take_str_follow_the_option_rules() -> None:
+def _read(kind: Kind[object], key: str, args: Args) -> object:
+    return Flag(kind, None, "").named(key).read(args)
+
+
+def test_yes_no_and_text_flags_follow_the_option_rules() -> None:
     args = parse_args(["--a=no", "--b-", "--c=On", "--d,=x,y", "--e", "2"])
-    assert (args.take_bool("a"), args.take_bool("b"), args.take_bool("c")) == (False, False, True)
-    assert args.take_str("d") == "x,y"
+    assert [_read(BOOL, k, args) for k in "abc"] == [False, False, True]
+    assert _read(TEXT, "d", args) == "x,y"
     with pytest.raises(UsageError, match="--e needs a value: write --e=2"):
-        args.take_str("e")
+        _read(TEXT, "e", args)
