@@ -29,6 +29,7 @@ __all__ = [
     "RepoError",
     "ScriptFailed",
     "TagConflict",
+    "Unsupported",
     "UsageError",
     "Where",
 ]
@@ -160,6 +161,12 @@ class AmbiguousScript(CMSnakemakeError):
         )
         self.request = request
         self.candidates = tuple(candidates)
+
+
+class Unsupported(CMSnakemakeError):
+    """A script used a helper of CM's or MLC's that cm-snakemake refuses (on purpose or for
+    now). Raised inside a hook, it reaches the person as a :class:`ScriptFailed` naming the
+    script, the hook and the line (exit code 2)."""
 
 
 class ScriptFailed(CMSnakemakeError):

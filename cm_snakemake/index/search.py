@@ -104,7 +104,11 @@ def find_scripts(
     kept = [e for e in found if all(has_variation(e.variations, v) for v in wanted)]
     if not kept:
         raise _no_variation(query, artifact, found, wanted)
-    kept.sort(key=lambda e: (e.sort, e.path))
+    bundled = index.bundled_paths()
+    # CM's order (sort, then path), with the bundled repository's scripts after every
+    # registered repository's: a user's repository is never shadowed by ours
+    # (docs/cm-behaviour.md §2.4)
+    kept.sort(key=lambda e: (e.path.startswith(bundled) if bundled else False, e.sort, e.path))
     return kept
 
 

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._util.frozen import FrozenMap, freeze, thaw
+from .._util.frozen import EMPTY, FrozenMap, freeze, thaw
 from ..meta.model import DEP_LISTS, DepSpec, Patch, ScriptMeta
 from .calls import Call, PlanError, env_text
 from .conditions import EnvCondition, Tri
 from .deplists import append_deps, patch_deps
 from .inputs import ENV_FLAG_INPUTS, VERSION_INPUTS
-from .merge import merge_adr
+from .merge import merge_adr, merge_dicts
 from .penv import PEnv, PValue, Unknown, expand
 from .variations import ResolvedVariations, applied_metas, resolve_variations
 from .versions import VersionRequest, clamp_default
@@ -61,6 +61,8 @@ class Start:
     script_name: str | None
     resources: FrozenMap[str, str]
     cached: bool
+    state: FrozenMap[str, Any] = EMPTY
+    const_state: FrozenMap[str, Any] = EMPTY
 
     @property
     def prefix(self) -> str:
@@ -117,6 +119,8 @@ def prepare(call: Call, entry: ScriptEntry, meta: ScriptMeta, scan: ScriptScan) 
         script_name=phases.script_name,
         resources=FrozenMap(phases.resources),
         cached=cached,
+        state=freeze(phases.state),
+        const_state=freeze(phases.const_state),
     )
 
 
@@ -149,6 +153,9 @@ class _Phases:
         self.default = meta.default_version
         self.meta_if_env: list[Any] = list(meta.update_meta_if_env)
         self.resources: dict[str, str] = dict(meta.resources)
+        self.state: dict[str, Any] = {}
+        self.const_state: dict[str, Any] = {}
+        self._merge_state(meta)
         self._base_env()
 
     def _set(self, key: str, value: Any) -> None:
@@ -177,8 +184,16 @@ class _Phases:
         impose_const(self.env, self.const)
         self._update_meta_if_env()
 
+    def _merge_state(self, patch: Patch) -> None:
+        """``state`` and ``const_state`` of the meta, a variation or a version: merged into
+        the run's state before the dependencies (docs/cm-behaviour.md §3.4)."""
+        for mine, theirs in ((self.state, patch.state), (self.const_state, patch.const_state)):
+            if theirs:
+                merge_dicts(mine, thaw(theirs), append_lists=True, append_unique=True)
+
     def _apply_patch(self, patch: Patch, what: str) -> None:
         """CM's ``update_state_from_meta`` for a variation or version sub-meta."""
+        self._merge_state(patch)
         for key, value in patch.default_env.items():
             self.env.setdefault(key, value)
         self.env.update(patch.env)

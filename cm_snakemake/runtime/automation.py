@@ -11,13 +11,15 @@ found", as scripts expect. Any other attribute raises a clear "not supported" er
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import CMSnakemakeError
+from .._util.settings import settings
+from ..errors import Unsupported
 from ..meta.tags import split_tags
 from ..plan.versions import compare_versions
 from .compat import cmind as compat_cmind
@@ -53,12 +55,19 @@ class ScriptAutomation:
         self._hook_input = hook_input
         self._script_prefix = script_prefix
         self.cmind = compat_cmind.module
+        self.logger = logging.getLogger("cm_snakemake.script")
+        # what MLC hooks reach through i['automation']: the script action and the cache action
         self.action_object = self
+        self.cache_action = self
+        self.repos_path = str(settings.home)
+        self.access: Callable[[dict[str, Any]], dict[str, Any]] = compat_cmind.access
 
     def __getattr__(self, name: str) -> Any:
-        raise CMSnakemakeError(
-            f"not supported: automation.{name} used by script '{self.script}'",
-            hint="cm-snakemake provides the helpers the corpus uses; see docs/compatibility.md.",
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise Unsupported(
+            f"not supported: automation.{name}",
+            hint="cm-snakemake provides the helpers the corpora use; see docs/compatibility.md.",
         )
 
     # -- native scripts ----------------------------------------------------------------------
@@ -75,6 +84,8 @@ class ScriptAutomation:
         for tmp in ("tmp-run-env.out", "tmp-ver.out", "tmp-run-state.json"):
             if os.path.exists(os.path.join(self.cwd, tmp)):
                 os.remove(os.path.join(self.cwd, tmp))
+        env[f"{self.prefix}TMP_CURRENT_SCRIPT_PATH"] = folder  # as CM sets it for every run
+        env[f"{self.prefix}TMP_CURRENT_SCRIPT_WORK_PATH"] = self.cwd
         done = run_native(self.cwd_path, env, Path(path), script_prefix=self._script_prefix())
         if done.code != 0:
             return {"return": 2, "error": f"native script {name}.sh failed (exit code {done.code})"}
@@ -216,7 +227,7 @@ class ScriptAutomation:
             if i.get("env_key"):
                 which_env[str(i["env_key"])] = version
             which_env[f"{self.prefix}DETECTED_VERSION"] = version
-        return {"return": 0, "version": version}
+        return {"return": 0, "version": version, "string": text}
 
     # -- dependencies and files --------------------------------------------------------------
 

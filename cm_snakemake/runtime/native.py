@@ -1,10 +1,13 @@
-"""The native-script contract (docs/cm-behaviour.md §3.10): choose, wrap, run and read back.
+r"""The native-script contract (docs/cm-behaviour.md §3.10): choose, wrap, run and read back.
 
 * :func:`select_native_script` picks ``run-<flavor>-<version>-<platform>.sh`` ... ``run.sh``.
 * :func:`write_wrapper` writes ``tmp-run.sh``: ``state['script_prefix']`` lines, then one
-  ``export`` per env key, then sourcing the script. Unlike CM, every value is quoted with
-  :func:`shlex.quote`, so quotes, ``$(...)``, backquotes and newlines arrive unchanged and
-  never run. ``+NAME`` list keys are prepended to ``$NAME`` with the OS separator.
+  ``export`` per env key, then sourcing the script. CM writes ``export K="value"``, and
+  scripts rely on what bash makes of that: ``\$`` and ``\\`` lose their backslash, ``$VAR``
+  and ``${VAR}`` expand (:func:`double_quoted`). The same happens here, except that nothing
+  can run a command: ``$(...)``, backquotes and any other expansion stay literal text, and so
+  does a ``"`` (which in CM would end the string). ``+NAME`` list keys are prepended to
+  ``$NAME`` with the OS separator.
 * :func:`read_env_out` reads ``tmp-run-env.out``, splitting each line on the *first* ``=``
   (CM keeps only the text up to a second ``=``).
 * :func:`read_run_state` reads ``tmp-run-state.json``, the state a script hands back.
@@ -169,6 +172,47 @@ def explain_missing_script(
     )
 
 
+_EXPANSION = re.compile(
+    r"\$(?:[A-Za-z_][A-Za-z0-9_]*"  # $NAME
+    r"|\{[A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]+\])?"  # ${NAME} or ${NAME[0]}
+    r"(?::?[-+=?][^}$`\\\"(]*)?\})"  # with a plain default: ${NAME:-text}
+)
+
+
+def double_quoted(text: str) -> str:
+    r"""``text`` as a bash double-quoted word with CM's meaning and no command.
+
+    Inside CM's ``export K="..."``: a backslash before ``$``, a backquote, ``"``, ``\\`` or a
+    newline is dropped (the character stays); ``$NAME``, ``${NAME}``, ``${NAME[0]}`` and
+    ``${NAME:-text}`` expand. Every other ``$``, every backquote and every ``"`` is kept as
+    literal text here, so a value can never start a command substitution.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in '$`"\\\n':
+            nxt = text[i + 1]
+            out.append("" if nxt == "\n" else "\\" + nxt)  # the same escape, same meaning
+            i += 2
+            continue
+        if char == "$":
+            match = _EXPANSION.match(text, i)
+            if match:
+                out.append(match.group(0))
+                i = match.end()
+                continue
+            out.append("\\$")
+        elif char in '`"':
+            out.append("\\" + char)
+        elif char == "\\":
+            out.append("\\\\" if i + 1 == len(text) else "\\")  # a final one: keep it
+        else:
+            out.append(char)
+        i += 1
+    return '"' + "".join(out) + '"'
+
+
 def _export_lines(env: Mapping[str, EnvValue], separator: str) -> tuple[list[str], list[str]]:
     lines: list[str] = []
     skipped: list[str] = []
@@ -183,14 +227,14 @@ def _export_lines(env: Mapping[str, EnvValue], separator: str) -> tuple[list[str
                 skipped.append(key)
                 continue
             items = list(value) if isinstance(value, tuple | list) else [value]
-            joined = shlex.quote(sep.join(items)) if items else "''"
+            joined = double_quoted(sep.join(items)) if items else "''"
             lines.append(f'export {name}={joined}"${{{name}:+{sep}${{{name}}}}}"')
             continue
         if not _NAME.match(key):
             skipped.append(key)
             continue
         text = value if isinstance(value, str) else str(list(value))  # as CM writes lists
-        lines.append(f"export {key}={shlex.quote(text)}")
+        lines.append(f"export {key}={double_quoted(text)}")
     return lines, skipped
 
 

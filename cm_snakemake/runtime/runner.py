@@ -75,6 +75,8 @@ class Runtime:
         self._plan: Plan | None = None
         self.results_dir = os.path.abspath(results_dir) if results_dir else None
         self.results: dict[str, NodeResult] = {}
+        # CM's run_state['version_info']: one entry per script run so far, in order
+        self.version_info: list[dict[str, Any]] = []
         self.os_info = hooks.os_info()
 
     # -- entry points --------------------------------------------------------------------------
@@ -120,7 +122,24 @@ class Runtime:
         else:
             result = self._execute(prepared.start, node, state, cwd)
         self.results[node.key] = result
+        self._record_version(prepared.start, result)
         return result
+
+    def _record_version(self, start: Start, result: NodeResult) -> None:
+        variations = list(start.resolved.all)
+        tags = ",".join([*start.call.query.tags, *(f"_{v}" for v in variations)])
+        self.version_info.append(
+            {
+                tags: {
+                    "script_uid": start.meta.uid,
+                    "script_alias": start.meta.alias,
+                    "script_tags": ",".join(start.meta.tags),
+                    "script_variations": ",".join(variations),
+                    "version": result.version,
+                    "parent": None,
+                }
+            }
+        )
 
     def run_planned(self, plan: Plan, key: str) -> NodeResult:
         """Run node ``key`` of ``plan`` as planned: its static dependencies must already have

@@ -86,7 +86,7 @@ class ScriptRun:
         variations = ",".join(f"_{v}" for v in node.variations)
         self.name = f"{node.script} {variations}" if variations else node.script
         self.deps_run: list[str] = []
-        self.customize = hooks.load_customize(self.meta.path, self.name)
+        self.customize: Any = None  # imported when CM imports it (docs/cm-behaviour.md §8.6)
         self.raw_meta = self._raw_meta()
         self.rsi: dict[str, Any] = {}
         self.planned: list[StaticDep | ResidualDep] = list(planned)
@@ -113,13 +113,27 @@ class ScriptRun:
     def env(self) -> dict[str, Any]:
         return self._env
 
+    def _paths(self) -> hooks.HookPaths:
+        return hooks.HookPaths.of(self.meta.path, self.start.mlc, self._env.get("+PYTHONPATH"))
+
+    def _import_customize(self) -> Any:
+        """Import ``customize.py`` with the ``sys.path`` of this point of the run."""
+        self.customize = hooks.load_customize(self.meta.path, self.name, self._paths())
+        self.automation.customize = self.customize
+        return self.customize
+
     def _hook_input(self) -> dict[str, Any]:
+        inputs = thaw(self.call.inputs)
+        inputs.setdefault("run_state", self.rsi["run_state"])
+        inputs.setdefault("const", thaw(self.start.const))
+        inputs.setdefault("const_state", thaw(self.start.const_state))
         return {
             "env": self._env,
             "state": self.state,
-            "const": {},
+            "const": thaw(self.start.const),
+            "const_state": thaw(self.start.const_state),
             "meta": self.raw_meta,
-            "input": thaw(self.call.inputs),
+            "input": inputs,
             "automation": self.automation,
             "artifact": _Artifact(self.meta.path, self.raw_meta),
             "customize": thaw(self.meta.customize),
@@ -132,6 +146,9 @@ class ScriptRun:
 
     def execute(self) -> NodeResult:
         self._env: dict[str, Any] = plain_env(self.start.env())
+        self._set_tmp_paths()
+        _merge_into(self.state, thaw(self.start.state))
+        _merge_into(self.state, thaw(self.start.const_state))
         self.rsi.update(
             {
                 "path": self.meta.path,
@@ -154,10 +171,12 @@ class ScriptRun:
                     "script_id": self.meta.ident,
                     "script_tags": list(self.meta.tags),
                     "script_variation_tags": list(self.start.resolved.all),
-                    "version_info": [],
+                    "version_info": self.runtime.version_info,
+                    "parent": None,
                 },
             }
         )
+        from .access import HookAccess
         from .automation import ScriptAutomation
         from .compat import cmind as compat_cmind
 
@@ -170,7 +189,9 @@ class ScriptRun:
             hook_input=self._hook_input,
             script_prefix=lambda: list(self.state.get("script_prefix", [])),
         )
-        token = compat_cmind.CURRENT_RUNNER.set(self._nested_run)
+        self.access = HookAccess(self.runtime.provider.index, self._nested_run)
+        self.automation.access = self.access
+        token = compat_cmind.CURRENT_RUNNER.set(self.access)
         try:
             return self._stages()
         finally:
@@ -181,11 +202,41 @@ class ScriptRun:
         impose_const(env, self.start.const)
         self._env = plain_env(env)
 
+    def _set_tmp_paths(self) -> None:
+        """The ``*_TMP_*`` paths CM sets before the dependencies (they are local keys: the
+        dependencies do not see them, docs/cm-behaviour.md §8.6)."""
+        prefix, entry = self.start.prefix, self.start.entry
+        repo = next((r for r in self.runtime.provider.index.repos if r.alias == entry.repo), None)
+        root = repo.root if repo else os.path.dirname(os.path.dirname(self.meta.path))
+        self._env[f"{prefix}TMP_CURRENT_PATH"] = self.runtime.workdir
+        self._env[f"{prefix}TMP_CURRENT_SCRIPT_REPO_PATH"] = root
+        self._env[f"{prefix}TMP_CURRENT_SCRIPT_REPO_PATH_WITH_PREFIX"] = (
+            os.path.join(root, repo.prefix) if repo and repo.prefix else root
+        )
+        self._env[f"{prefix}TMP_CURRENT_SCRIPT_PATH"] = self.meta.path
+
+    def _pip_version_string(self) -> None:
+        """``*_TMP_PIP_VERSION_STRING`` from the version constraints, after the dependencies
+        (``==V``, ``>=MIN,<=MAX``, ``>=MIN`` or ``<=MAX``), as CM and MLC build it."""
+        prefix = self.start.prefix
+        wanted, low, high = (
+            str(self._env.get(f"{prefix}VERSION{s}", "") or "") for s in ("", "_MIN", "_MAX")
+        )
+        if wanted:
+            text = f"=={wanted}"
+        elif low and high:
+            text = f">={low},<={high}"
+        else:
+            text = f">={low}" if low else (f"<={high}" if high else "")
+        self._env[f"{prefix}TMP_PIP_VERSION_STRING"] = text
+
     def _stages(self) -> NodeResult:
-        if self.start.mlc and self.meta.predeps and self.customize is not None:
+        if self.meta.predeps and self._import_customize() is not None:
             self._hook("predeps")
         self._deps("deps")
         self._clean(self.meta.clean_files)
+        self._import_customize()  # again: the dependencies may have extended sys.path
+        self._pip_version_string()
         if self.customize is not None:
             self._impose_const()
             outcome = self._hook("preprocess")
@@ -206,7 +257,9 @@ class ScriptRun:
         self.runtime.reporter.stage(self.meta.alias, name)
         self._nested_error = None
         try:
-            result = hooks.call_hook(self.customize, name, self._hook_input(), self.name)
+            result = hooks.call_hook(
+                self.customize, name, self._hook_input(), self.name, self._paths()
+            )
         except ScriptFailed as exc:
             if self._nested_error is not None and exc.__cause__ is None:
                 raise exc from self._nested_error  # the nested run's own error stays reachable

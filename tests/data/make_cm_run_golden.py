@@ -34,9 +34,11 @@ How to reproduce ``tests/data/cm_run_golden.json``
        /tmp/cmvenv/bin/python tests/data/make_cm_run_golden.py \\
            --corpus /tmp/corpus/unpacked/cmx4mlops
 
-   Needs: network access to PyPI only (numpy, pyyaml and virtualenv are
-   pip-installed into a throw-away venv); gcc/g++, cmake, java and
-   docker (the client binary only) on PATH; Linux.  Takes ~30 s.
+   Needs: network access to PyPI only (numpy, pyyaml, tabulate and virtualenv
+   are pip-installed into a throw-away venv); gcc/g++, cmake, java/javac,
+   openssl, xz, md5sum, tar, unzip, wget (optional: without it the ``_wget``
+   cases are left out) and docker (the client binary only) on PATH; Linux.
+   Takes ~60 s.
    ``--only ID[,ID...]`` runs a subset (note: later cases rely on the cache
    state left by earlier ones), ``--keep`` keeps the temp dir (with one log
    per case in ``<tmp>/logs``).
@@ -61,6 +63,13 @@ What the script does
   /dev/null (a script that prompts fails instead of hanging), cwd = a fresh
   ``<tmp>/work/<case id>`` (non-cached scripts write their tmp files in cwd).
 * Registers the corpus with ``cm import repo --path=<copy>`` first.
+* Starts a local HTTP server (``http.server`` in a thread, 127.0.0.1, a free
+  port) serving ``<tmp>/www``, where it writes the files of
+  ``served_files()`` (a text file, a .tar.gz and a .zip, byte-for-byte
+  deterministic).  The download cases fetch from it: CM's ``_cmutil`` tool
+  uses ``requests``, which cannot read ``file://`` URLs.  ``<url>`` in a
+  case's tags or inputs stands for the server's base URL
+  (``http://127.0.0.1:<port>``, different on every run).
 * The child calls ``cmind.access({'action': 'run', 'automation': 'script',
   'tags': tags, 'quiet': True, **inputs})`` and saves ``return``, ``error``,
   ``new_env``, ``new_state`` and ``deps`` as JSON.  The root logger is set to
@@ -70,8 +79,8 @@ What the script does
 Output fields per case
 ----------------------
 
-* ``id``, ``tags``, ``inputs``: the request (``<tmp>`` in inputs is replaced
-  by the real temp dir at run time).
+* ``id``, ``tags``, ``inputs``: the request (``<tmp>`` is replaced by the
+  real temp dir and ``<url>`` by the local server's base URL at run time).
 * ``returncode``: CM's ``return`` value (0 = ok); ``error``: CM's ``error``
   text (or the child's traceback tail if it crashed), null when ok.
 * ``new_env`` / ``new_state`` / ``deps``: exactly as returned (values are not
@@ -83,7 +92,7 @@ Output fields per case
   every element), else ``"text"``.
 * ``tmp_dependent_keys``: ``new_env`` keys whose value contains ``tmp_root``
   (e.g. paths into a cache entry ``<tmp>/cmhome/repos/local/cache/<uid>``,
-  whose uid is random).
+  whose uid is random) or the local server's URL.
 * ``cached``: the top-level script was served from the CM cache (CM logged
   "Found cached script output" at recursion level 0).  ``cacheable``: the
   script meta has ``cache: true`` (null if no script ran).
@@ -93,9 +102,19 @@ Output fields per case
   "Found script::" debug message; null if none); ``candidates``: aliases of
   all corpus scripts whose tags contain the request's non-variation tags
   (CM picks one in quiet mode); ``seconds``: wall time of the child process.
+
+Top-level ``http_server``: the placeholder, the URL of this run, the served
+folder (``<tmp>/www``) and every served file (size, md5, base64 content), so
+that a test can serve exactly the same bytes.
 """
 
 import argparse
+import base64
+import functools
+import gzip
+import hashlib
+import http.server
+import io
 import json
 import os
 import re
@@ -103,13 +122,65 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import threading
 import time
+import zipfile
+
+# --------------------------------------------------------------------------
+# the files served over http://127.0.0.1:<port> (download cases)
+# --------------------------------------------------------------------------
+URL = "<url>"  # placeholder in inputs: the local server's base URL (differs per run)
+SERVED_DIR = "<tmp>/www"  # the folder the local server serves
+FILE_TIME = 1704067200  # 2024-01-01 00:00:00 UTC: fixed, so the archives are byte-identical
+
+
+def served_files():
+    """The files the local HTTP server serves: name -> bytes (deterministic)."""
+    text = b"golden download test\n"
+    inside = b"inside the golden archive\n"
+
+    tar_buf = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=tar_buf, mode="wb", mtime=FILE_TIME) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        folder = tarfile.TarInfo("golden-archive")
+        folder.type = tarfile.DIRTYPE
+        folder.mode = 0o755
+        folder.mtime = FILE_TIME
+        tar.addfile(folder)
+        member = tarfile.TarInfo("golden-archive/inside.txt")
+        member.size = len(inside)
+        member.mode = 0o644
+        member.mtime = FILE_TIME
+        tar.addfile(member, io.BytesIO(inside))
+
+    zip_buf = io.BytesIO()
+    with zipfile.ZipFile(zip_buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        stamp = time.gmtime(FILE_TIME)[:6]
+        zf.writestr(zipfile.ZipInfo("golden-archive/", date_time=stamp), b"")
+        info = zipfile.ZipInfo("golden-archive/inside.txt", date_time=stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, inside)
+
+    return {
+        "hello.txt": text,
+        "golden.tar.gz": tar_buf.getvalue(),
+        "golden.zip": zip_buf.getvalue(),
+    }
+
+
+SERVED = served_files()
+HELLO_MD5 = hashlib.md5(SERVED["hello.txt"]).hexdigest()
+WRONG_MD5 = "0" * 32
 
 # (id, tags, inputs, notes).  ORDER MATTERS: the CM cache is shared.
 CASES = [
     ("detect-os", "detect,os", {}, "not cacheable; no deps"),
     ("detect-cpu", "detect,cpu", {}, "not cacheable; dep detect,os"),
+    ("detect-cpu-second", "detect,cpu", {}, "same request again: not cacheable, runs again"),
     (
         "get-python3-first",
         "get,python3",
@@ -117,6 +188,12 @@ CASES = [
         "cache miss: detects <tmp>/pyvenv/bin/python3 via PATH",
     ),
     ("get-python3-second", "get,python3", {}, "same request again: cache hit"),
+    (
+        "get-python3-version-range",
+        "get,python3",
+        {"version_min": "3.0", "version_max": "99"},
+        "version constraints the cached entry satisfies: cache hit",
+    ),
     (
         "get-generic-python-lib-numpy",
         "get,generic-python-lib,_numpy",
@@ -203,6 +280,198 @@ CASES = [
         "entry; post_dep get,python3 registers it; new_state script_prefix",
     ),
     (
+        "get-generic-python-lib-tabulate-max",
+        "get,generic-python-lib,_package.tabulate",
+        {"version_max": "0.8.10"},
+        "pip install 'tabulate<=0.8.10' (CM_TMP_PIP_VERSION_STRING): installs 0.8.10",
+    ),
+    (
+        "get-generic-python-lib-tabulate-min-satisfied",
+        "get,generic-python-lib,_package.tabulate",
+        {"version_min": "0.8"},
+        "the 0.8.10 entry of the previous case satisfies >=0.8",
+    ),
+    (
+        "get-generic-python-lib-tabulate-min",
+        "get,generic-python-lib,_package.tabulate",
+        {"version_min": "0.9"},
+        "installed 0.8.10 is too old: pip install 'tabulate>=0.9' upgrades it",
+    ),
+    # ---- downloads from the local HTTP server (<url>, serving <tmp>/www) ----
+    (
+        "download-file-text",
+        "download,file",
+        {"url": URL + "/hello.txt"},
+        "default tool _cmutil (cmind utils download_file, i.e. requests); not cacheable: "
+        "the file lands in cwd",
+    ),
+    (
+        "download-file-text-md5",
+        "download,file",
+        {
+            "url": URL + "/hello.txt",
+            "md5sum": HELLO_MD5,
+            "env": {"CM_DOWNLOAD_FINAL_ENV_NAME": "CM_GOLDEN_DOWNLOADED"},
+        },
+        "md5sum -> CM_DOWNLOAD_CHECKSUM, checked after the download; "
+        "new_env_keys '<<<CM_DOWNLOAD_FINAL_ENV_NAME>>>' -> exports CM_GOLDEN_DOWNLOADED",
+    ),
+    (
+        "download-file-bad-md5",
+        "download,file",
+        {"url": URL + "/hello.txt", "md5sum": WRONG_MD5},
+        "wrong checksum: md5sum -c fails after the download -> CM error",
+    ),
+    (
+        "download-file-404",
+        "download,file",
+        {"url": URL + "/missing.txt"},
+        "the server answers 404: download_file fails -> CM error",
+    ),
+    (
+        "download-file-no-url",
+        "download,file",
+        {},
+        "preprocess: 'please specify URL' -> CM error",
+    ),
+    (
+        "download-file-wget",
+        "download,file,_wget",
+        {"url": URL + "/hello.txt"},
+        "CM_DOWNLOAD_TOOL=wget: run.sh evals CM_DOWNLOAD_CMD (wget -nc ... -O 'hello.txt')",
+    ),
+    (
+        "download-file-wget-md5",
+        "download,file,_wget",
+        {"url": URL + "/hello.txt", "md5sum": HELLO_MD5, "verify": "no"},
+        "wget with checksum; verify=no -> CM_VERIFY_SSL=no adds --no-check-certificate",
+    ),
+    (
+        "download-file-wget-bad-md5",
+        "download,file,_wget",
+        {"url": URL + "/hello.txt", "md5sum": WRONG_MD5},
+        "wget, wrong checksum -> CM error",
+    ),
+    (
+        "download-file-targz",
+        "download,file",
+        {"url": URL + "/golden.tar.gz"},
+        "the archive lands in <tmp>/work/download-file-targz (used by the next case)",
+    ),
+    (
+        "extract-file-targz",
+        "extract,file",
+        {
+            "input": "<tmp>/work/download-file-targz/golden.tar.gz",
+            "extra_folder": "unpacked",
+        },
+        "tar -C unpacked --skip-old-files -xvzf; no _keep: the archive is removed afterwards",
+    ),
+    (
+        "extract-file-zip",
+        "extract,file,_keep",
+        {"input": SERVED_DIR + "/golden.zip", "to": "<tmp>/extracted-zip"},
+        "unzip into extract_path <tmp>/extracted-zip (created); _keep keeps the archive",
+    ),
+    (
+        "dae-targz",
+        "download-and-extract,_extract",
+        {"url": URL + "/golden.tar.gz"},
+        "prehook dep download,file,_cmutil,_url.<url>/golden.tar.gz; posthook extract,file,"
+        "_path.<downloaded path>; both in cwd",
+    ),
+    (
+        "dae-zip-wget",
+        "download-and-extract,_extract,_wget",
+        {"url": URL + "/golden.zip", "extra_folder": "golden-zip"},
+        "download with wget; CM_EXTRACT_TO_FOLDER reaches extract,file: unzip -d 'golden-zip'",
+    ),
+    (
+        "download-file-cached",
+        "download,file,_url." + URL + "/hello.txt",
+        {"force_cache": True, "extra_cache_tags": "golden-download"},
+        "can_force_cache + force_cache: cached, the file lands in the cache entry",
+    ),
+    (
+        "download-file-cached-second",
+        "download,file,_url." + URL + "/hello.txt",
+        {"force_cache": True, "extra_cache_tags": "golden-download"},
+        "same request again: cache hit",
+    ),
+    # ---- benchmark-program runs env CM_RUN_CMD (| tee console.out; PIPESTATUS) ----
+    (
+        "benchmark-program-ok",
+        "benchmark-program",
+        {
+            "env": {
+                "CM_RUN_CMD": "echo golden-benchmark",
+                "CM_RUN_DIR": "<tmp>/work/benchmark-program-ok",
+            }
+        },
+        "CM_RUN_CMD gets ' 2>&1 | tee <dir>/console.out; echo \\${PIPESTATUS[0]} > "
+        "exitstatus' appended; run.sh evals it and exits with the exitstatus file",
+    ),
+    (
+        "benchmark-program-fail",
+        "benchmark-program",
+        {
+            "env": {
+                "CM_RUN_CMD": "sh -c 'exit 3'",
+                "CM_RUN_DIR": "<tmp>/work/benchmark-program-fail",
+            }
+        },
+        "the command exits 3: PIPESTATUS[0]=3 -> exitstatus -> run.sh exits 3 -> CM error",
+    ),
+    # ---- more detection ----
+    (
+        "get-generic-sys-util-wget",
+        "get,generic-sys-util,_wget",
+        {},
+        "detect mode: `wget --version`, CM_SYS_UTIL_VERSION_RE with group 0",
+    ),
+    (
+        "get-generic-sys-util-xz",
+        "get,generic-sys-util,_xz",
+        {},
+        "detect mode: `xz --version`, group 1",
+    ),
+    ("get-openssl", "get,openssl", {}, "find_artifact openssl on PATH; parse_version"),
+    ("get-javac", "get,javac", {}, "finds system javac (no install)"),
+    (
+        "print-hello-world-py-no-cmind",
+        "print,hello-world,python",
+        {},
+        "deps get,python3 (cache hit: since install-python-venv, the venv in its cache "
+        "entry) and print,python-version; app.py imports cmind, which that python lacks "
+        "(CM does not add its own to PYTHONPATH) -> CM error",
+    ),
+    (
+        "print-hello-world-skip-print-env",
+        "print,hello-world,_skip_print_env",
+        {"env": {"CM_ENV_TEST_GOLDEN": "golden"}},
+        "variation env + --env key matched by new_env_keys CM_ENV_TEST*",
+    ),
+    (
+        "test-deps-conditions2",
+        "test,deps,conditions2",
+        {"test": "True"},
+        "input_mapping test -> TEST; enable_if_env/skip_if_env TEST: [True]",
+    ),
+    (
+        "get-gcc-version-min-fail",
+        "get,gcc",
+        {"version_min": "99"},
+        "no gcc >= 99 on PATH; get-gcc has no install fallback -> CM error",
+    ),
+    (
+        "get-generic-python-lib-tabulate-version-fail",
+        "get,generic-python-lib,_package.tabulate",
+        {"version": "99.0"},
+        "installed 0.10.0 is not 99.0: pip install 'tabulate==99.0' finds no such "
+        "version -> CM error (get,python3 --version_min=99 is left out: it runs "
+        "install-python-src, which apt-installs packages when sudo exists)",
+    ),
+    (
         "error-unknown-tags",
         "get,golden-no-such-script",
         {},
@@ -276,14 +545,38 @@ def scrubbed_env(cm_repos, path_prefix):
     return env
 
 
-def subst(obj, tmp):
+def subst(obj, tmp, url):
     if isinstance(obj, str):
-        return obj.replace("<tmp>", tmp)
+        return obj.replace("<tmp>", tmp).replace(URL, url)
     if isinstance(obj, dict):
-        return {k: subst(v, tmp) for k, v in obj.items()}
+        return {k: subst(v, tmp, url) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [subst(v, tmp) for v in obj]
+        return [subst(v, tmp, url) for v in obj]
     return obj
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; logs requests to ``log_file`` instead of stderr."""
+
+    log_file = os.devnull
+
+    def log_message(self, format, *args):
+        with open(self.log_file, "a") as f:
+            f.write(f"{self.address_string()} - {format % args}\n")
+
+
+def start_server(folder, log_file):
+    """Write SERVED into folder and serve it on 127.0.0.1:<free port> in a thread."""
+    os.makedirs(folder)
+    for name, data in SERVED.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    handler = type("Handler", (QuietHandler,), {"log_file": log_file})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=folder)
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def kind_of_scalar(v):
@@ -427,19 +720,24 @@ def main():  # noqa: C901 - a linear driver
         sys.exit("no python3 on PATH; pass --base-python")
 
     cases = CASES
+    if not shutil.which("wget"):
+        print("no wget on PATH: leaving out the _wget cases", file=sys.stderr)
+        cases = [c for c in cases if "_wget" not in c[1].split(",")]
     if args.only:
         ids = set(args.only.split(","))
-        cases = [c for c in CASES if c[0] in ids]
+        cases = [c for c in cases if c[0] in ids]
         if len(cases) != len(ids):
             sys.exit("unknown case id in --only")
 
     tmp = os.path.realpath(tempfile.mkdtemp(prefix="cm_run_golden_"))
+    server = None
     try:
         corpus_copy = os.path.join(tmp, "cmx4mlops")
         shutil.copytree(corpus, corpus_copy, symlinks=True)
         cm_repos = os.path.join(tmp, "cmhome")
         logs = os.path.join(tmp, "logs")
         os.makedirs(logs)
+        server, url = start_server(subst(SERVED_DIR, tmp, ""), os.path.join(logs, "http.log"))
         venv = os.path.join(tmp, "pyvenv")
         subprocess.run([base_python, "-m", "venv", venv], check=True)
         venv_bin = os.path.join(venv, "bin")
@@ -470,7 +768,7 @@ def main():  # noqa: C901 - a linear driver
             res_file = os.path.join(logs, cid + ".result.json")
             log_file = os.path.join(logs, cid + ".log")
             with open(spec_file, "w") as f:
-                json.dump({"tags": tags, "inputs": subst(inputs, tmp)}, f)
+                json.dump({"tags": subst(tags, tmp, url), "inputs": subst(inputs, tmp, url)}, f)
 
             before = cache_entries(cm_repos)
             t0 = time.time()
@@ -502,7 +800,7 @@ def main():  # noqa: C901 - a linear driver
                 with open(res_file) as f:
                     res = json.load(f)
 
-            uids = matching_scripts(tags, scripts)
+            uids = matching_scripts(subst(tags, tmp, url), scripts)
             found = (res or {}).get("found_script")  # "alias,uid"
             found_uid = found.split(",")[-1] if found else None
             case = {
@@ -526,10 +824,10 @@ def main():  # noqa: C901 - a linear driver
                         "cached": bool(res["top_level_cache_hit"]),
                         "value_kinds": {k: kind_of(v) for k, v in new_env.items()},
                         "tmp_dependent_keys": sorted(
-                            k for k, v in new_env.items() if contains(v, tmp)
+                            k for k, v in new_env.items() if contains(v, tmp) or contains(v, url)
                         ),
                         "tmp_dependent_state_keys": sorted(
-                            k for k, v in new_state.items() if contains(v, tmp)
+                            k for k, v in new_state.items() if contains(v, tmp) or contains(v, url)
                         ),
                     }
                 )
@@ -572,6 +870,22 @@ def main():  # noqa: C901 - a linear driver
             "cm_call": "cmind.access({'action':'run','automation':'script','tags':<tags>,"
             "'quiet':True, **inputs}) in a child process per case",
             "tmp_root": tmp,
+            "http_server": {
+                "placeholder": URL,
+                "url": url,
+                "folder": SERVED_DIR,
+                "note": "http.server on 127.0.0.1 (free port) serving these files from "
+                "<folder>; <url> in tags and inputs is its base URL; values containing it "
+                "count as tmp-dependent",
+                "files": {
+                    name: {
+                        "size": len(data),
+                        "md5": hashlib.md5(data).hexdigest(),
+                        "base64": base64.b64encode(data).decode("ascii"),
+                    }
+                    for name, data in SERVED.items()
+                },
+            },
             "host_notes": {
                 "platform": platform.platform(),
                 "machine": platform.machine(),
@@ -595,7 +909,8 @@ def main():  # noqa: C901 - a linear driver
             },
             "notes": [
                 "values are NOT normalised; tmp_root is the temp dir of this run "
-                "(deleted afterwards): values listed in tmp_dependent_keys contain it",
+                "(deleted afterwards): values listed in tmp_dependent_keys contain it "
+                "(or the local server's URL)",
                 "value_kinds: path = absolute path existing on disk after the run "
                 "(list: all elements), version = version-like string, text = other",
                 "cached = CM served the top-level script from its cache "
@@ -613,6 +928,9 @@ def main():  # noqa: C901 - a linear driver
         if args.keep:
             print(f"kept temp dir {tmp}", file=sys.stderr)
     finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 

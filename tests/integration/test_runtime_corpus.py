@@ -5,15 +5,27 @@ exported on a machine of this kind for each request, run in order with one cache
 ``tests/data/make_cm_run_golden.py`` says how it was produced. As there, a fresh virtual
 environment is first on ``PATH``, so ``get,python3`` finds it and package installs go into it.
 For each case the test compares the exported keys (new_env and new_state), whether the result
-came from the cache, and every value that does not depend on where things were created.
+came from the cache, and every value that does not depend on where things were created. Where CM
+failed, the runtime must fail too, with a message that names the script (or, when no script
+matches, the tags).
+
+The download cases fetch from a local HTTP server, as in the generator: ``http.server`` on
+127.0.0.1 (a free port) serving the files recorded in the golden data (``http_server``) from
+``<tmp>/www``; ``<url>`` in a case's tags and inputs stands for its base URL.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +42,8 @@ from ..conftest import DATA
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
 GOLDEN = json.loads((DATA / "cm_run_golden.json").read_text())
-# Slow cases that add nothing the others do not show, left to the generator's record.
-SKIPPED = {"install-python-venv", "dump-pip-freeze", "get-docker"}
-CASES = [c for c in GOLDEN["cases"] if c["id"] not in SKIPPED]
+CASES = GOLDEN["cases"]
+SERVER = GOLDEN["http_server"]
 
 
 @pytest.fixture(scope="module")
@@ -49,21 +60,57 @@ def world(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     }
 
 
-def _inputs(case: dict[str, Any], root: Path) -> dict[str, Any]:
-    text = json.dumps(case["inputs"]).replace("<tmp>", str(root))
-    data: dict[str, Any] = json.loads(text)
-    return data
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(world: dict[str, Any]) -> Iterator[str]:
+    """Serve the golden data's files from ``<tmp>/www``; yield the base URL."""
+    folder = Path(SERVER["folder"].replace("<tmp>", str(world["root"])))
+    folder.mkdir(parents=True)
+    for name, file in SERVER["files"].items():
+        (folder / name).write_bytes(base64.b64decode(file["base64"]))
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def _subst(value: Any, root: Path, url: str) -> Any:
+    text = json.dumps(value).replace("<tmp>", str(root)).replace(SERVER["placeholder"], url)
+    return json.loads(text)
 
 
 def _run(
-    world: dict[str, Any], case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    world: dict[str, Any], url: str, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> NodeResult:
     root = world["root"]
     monkeypatch.setenv("PATH", f"{world['venv'] / 'bin'}{os.pathsep}{os.environ['PATH']}")
     work = root / "work" / case["id"]
     work.mkdir(parents=True)
     runtime = Runtime(world["index"], cache=world["cache"], workdir=str(work))
-    return runtime.run(case["tags"], _inputs(case, root))
+    return runtime.run(_subst(case["tags"], root, url), _subst(case["inputs"], root, url))
+
+
+def _check_error_message(case: dict[str, Any], message: str) -> None:
+    """A failure names the script that failed: the one requested or one CM's error names.
+
+    When no script matches, it names the requested tags instead.
+    """
+    if case["script"] is None:
+        tags = [t for t in case["tags"].split(",") if t and not t.startswith("_")]
+        assert all(t in message for t in tags), (tags, message)
+        return
+    names = {case["script"], *re.findall(r"name = ([\w.-]+)", case["error"] or "")}
+    assert any(name in message for name in names), (sorted(names), message)
 
 
 def _comparable(case: dict[str, Any], key: str) -> bool:
@@ -73,13 +120,14 @@ def _comparable(case: dict[str, Any], key: str) -> bool:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_exports_agree_with_cm(
-    world: dict[str, Any], case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    world: dict[str, Any], server: str, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if case["returncode"] != 0:
-        with pytest.raises(CMSnakemakeError):
-            _run(world, case, monkeypatch)
+        with pytest.raises(CMSnakemakeError) as failure:
+            _run(world, server, case, monkeypatch)
+        _check_error_message(case, str(failure.value))
         return
-    result = _run(world, case, monkeypatch)
+    result = _run(world, server, case, monkeypatch)
     world["results"][case["id"]] = result
     assert sorted(result.new_env) == sorted(case["new_env"])
     assert sorted(result.new_state) == sorted(case["new_state"])

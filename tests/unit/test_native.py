@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -44,12 +45,32 @@ def _echo_script(tmp_path: Path) -> Path:
     return script
 
 
+_BASE = {"PATH": "/usr/bin:/bin", "HOME": "/home/someone", "CM_OTHER": "other value"}
+_RECOGNISED = re.compile(
+    r"\\[$`\"\\]|\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*(?:\[[0-9]+\])?(?::?[-+=?][^}$`\\\"(]*)?\})"
+)
+
+
+def _as_cm_means_it(value: str) -> str | None:
+    """What real bash makes of CM's ``export CM_V="value"``, when that line runs no command
+    and every ``$`` in it is one CM's scripts use (an escaped one or a variable); else None."""
+    rest = _RECOGNISED.sub("", value)
+    if any(c in rest for c in '$`"') or value.endswith("\\"):
+        return None
+    line = f'export CM_V="{value}"; printf %s "$CM_V"'
+    done = subprocess.run(["bash", "-c", line], env=_BASE, capture_output=True, check=False)
+    return done.stdout.decode("utf-8") if done.returncode == 0 else None
+
+
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     value=st.text(
         st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+    )
+    | st.lists(st.sampled_from([*"ab $\\{}[]0:-_`\"'()\n", "HOME", "CM_OTHER"]), max_size=12).map(
+        "".join
     )
     | st.sampled_from(
         [
@@ -62,17 +83,31 @@ def _echo_script(tmp_path: Path) -> Path:
             "'",
             "\\",
             "${HOME}",
+            "$HOME/x",
+            "${NOPE:-fallback}",
+            "echo \\${PIPESTATUS[0]} > exitstatus",
+            "C:\\dir\\file",
+            "a\\\\b",
+            "${X:-$(touch pwned)}",
             "; rm -rf /tmp/x",
             "-n",
         ]
     )
 )
-def test_values_reach_the_script_unchanged(tmp_path: Path, value: str) -> None:
+def test_values_mean_what_they_mean_under_cm(tmp_path: Path, value: str) -> None:
+    """CM writes ``export K="value"``: escapes and variables mean what bash makes of them,
+    checked against real bash; a command substitution or backquote never runs and, like a
+    ``"``, stays literal text."""
     script = _echo_script(tmp_path)
     write_wrapper(tmp_path, {"CM_V": value}, script)
-    assert run_wrapper(tmp_path, base_env={"PATH": "/usr/bin:/bin"}) == 0
-    assert (tmp_path / "value.out").read_bytes().decode("utf-8") == value
+    assert run_wrapper(tmp_path, base_env=_BASE) == 0
+    got = (tmp_path / "value.out").read_bytes().decode("utf-8")
     assert not (tmp_path / "pwned").exists()
+    expected = _as_cm_means_it(value)
+    if expected is not None:
+        assert got == expected
+    elif "\\" not in value and "$" not in value.replace("$(", "").replace("${X:-", ""):
+        assert got == value  # quotes and backquotes are data
 
 
 def test_plus_keys_are_prepended(tmp_path: Path) -> None:

@@ -109,3 +109,17 @@ def test_first_in_cm_order_is_taken_and_reported(index: ScriptIndex) -> None:
     entry = select_script(index, TagQuery.parse("get,compiler"), reporter=reporter)
     assert entry.alias == "get-llvm"
     assert reporter.of("chosen") == ["get,compiler -> demo:get-llvm"]
+
+
+@pytest.mark.parametrize("user_name", ["aaa-user", "zzz-user"])
+def test_bundled_scripts_come_after_registered_ones(make_repo: RepoMaker, user_name: str) -> None:
+    """A registered repository's detect-os wins over the bundled one, whichever path sorts
+    first (the user repository's folder is made before or after the bundled one's name)."""
+    from cm_snakemake.index.repos import BUNDLED_REPO_PATH
+
+    root = make_repo(user_name, {"detect-os": script("detect-os", "f" * 16, "detect,os")})
+    bundled = open_repository(BUNDLED_REPO_PATH, bundled=True)
+    for repos in ([bundled, open_repository(root)], [open_repository(root), bundled]):
+        found = find_scripts(ScriptIndex(repos), TagQuery.parse("detect,os"))
+        assert found[0].path.startswith(str(root))
+        assert [e.repo for e in found][-1] == bundled.alias

@@ -35,7 +35,7 @@ import sys
 import uuid
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ...errors import CMSnakemakeError
+from ...errors import Unsupported
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -71,16 +71,16 @@ _UNKNOWN_EXTENSION = 1
 _TRUE_WORDS = ("true", "yes", "on")
 
 
-class UnsupportedHelper(CMSnakemakeError, NotImplementedError, AttributeError):
+class UnsupportedHelper(Unsupported, NotImplementedError, AttributeError):
     """A script used a ``cmind.utils`` helper that cm-snakemake does not implement.
 
     It is also an :class:`AttributeError`, so ``hasattr(utils, name)`` and
     ``getattr(utils, name, default)`` answer as for any missing attribute.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, module: str = "cmind.utils") -> None:
         super().__init__(
-            f"not supported: cmind.utils.{name} (cm-snakemake implements the helpers real "
+            f"not supported: {module}.{name} (cm-snakemake implements the helpers real "
             "scripts use; see docs/compatibility.md)"
         )
         self.name = name
