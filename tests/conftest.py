@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from cm_snakemake.cli.main import main
 
 CORPUS_SPEC = "cmx4mlops==1.0.1"
 DATA = Path(__file__).resolve().parent / "data"
+MLC_CORPUS_TARBALL = "mlperf-automations-20d3d94c.tar.gz"
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +109,46 @@ def corpus() -> Path:
             zf.extractall(tmp)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
+    return root
+
+
+def _mlc_corpus_candidates() -> list[Path]:
+    """Where the MLC corpus snapshot is looked for, in order."""
+    given = os.environ.get("CMSM_MLC_CORPUS")
+    if given:
+        return [Path(given)]
+    repo_root = Path(__file__).resolve().parent.parent
+    return [
+        repo_root.parent / "shared" / "corpora" / MLC_CORPUS_TARBALL,
+        Path("/work/shared/corpora") / MLC_CORPUS_TARBALL,
+    ]
+
+
+@pytest.fixture(scope="session")
+def mlc_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real MLC script corpus (mlcommons/mlperf-automations at 20d3d94c), unpacked afresh.
+
+    The snapshot tarball is ``$CMSM_MLC_CORPUS`` if set, else ``<repo>/../shared/corpora/`` or
+    ``/work/shared/corpora/`` ``mlperf-automations-20d3d94c.tar.gz``. It is unpacked into a
+    temporary folder of this session (scripts write into their own folders when they run).
+    Returns the repository root, the folder holding ``meta.yaml`` and ``script/`` (what
+    ``mlc add repo`` registers and :func:`cm_snakemake.index.repos.open_repository` opens).
+    """
+    tried = _mlc_corpus_candidates()
+    tarball = next((p for p in tried if p.is_file()), None)
+    if tarball is None:
+        pytest.skip(
+            "no MLC corpus snapshot: tried "
+            + ", ".join(str(p) for p in tried)
+            + "; set CMSM_MLC_CORPUS to the path of "
+            + MLC_CORPUS_TARBALL
+        )
+    target = tmp_path_factory.mktemp("mlc-corpus")
+    with tarfile.open(tarball) as tar:
+        tar.extractall(target, filter="data")
+    root = target / "mlperf-automations"
+    if not (root / "meta.yaml").is_file() or not (root / "script").is_dir():
+        pytest.fail(f"{tarball}: no mlperf-automations/meta.yaml and script/ in it")
     return root
 
 

@@ -176,6 +176,21 @@ class CacheStore:
                 fh.write(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         return CacheEntry(alias, key, path, result)
 
+    def entries_of(self, alias: str) -> list[CacheEntry]:
+        """Every complete entry of script ``alias``, in key order."""
+        folder = os.path.join(self.root, safe_name(alias))
+        if not os.path.isdir(folder):
+            return []
+        found = []
+        for key in sorted(os.listdir(folder)):
+            path = os.path.join(folder, key)
+            if key.startswith(".") or ".stale-" in key or not os.path.isdir(path):
+                continue
+            result = self._read_result(path)
+            if result is not None:
+                found.append(CacheEntry(alias, key, path, result))
+        return found
+
     def has_entries(self, alias: str) -> bool:
         """Whether any complete entry of script ``alias`` exists."""
         folder = os.path.join(self.root, safe_name(alias))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .versions import VersionRequest
 
-__all__ = ["node_key", "node_key_data", "plain_inputs", "versions_dict"]
+__all__ = ["family_key", "node_key", "node_key_data", "plain_inputs", "versions_dict"]
 
 
 def versions_dict(request: VersionRequest) -> dict[str, str]:
@@ -97,6 +97,19 @@ def node_key_data(
             [d.list, d.key] if isinstance(d, StaticDep) else [d.list, thaw(d.spec)] for d in deps
         ]
     return data
+
+
+def family_key(
+    start: Start,
+    facts: Mapping[str, Mapping[str, str]],
+    deps: Sequence[StaticDep | ResidualDep],
+) -> str:
+    """The key without the version constraints: cache entries of one family differ only in
+    the versions asked for, and CM reuses any of them whose version satisfies a request
+    (docs/cm-behaviour.md §7.2)."""
+    data = node_key_data(start, facts, deps)
+    del data["versions"]
+    return hash_json(data)[:32]
 
 
 def node_key(

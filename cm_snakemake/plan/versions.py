@@ -43,6 +43,17 @@ class VersionRequest:
     def is_empty(self) -> bool:
         return not (self.version or self.version_min or self.version_max or self.version_max_usable)
 
+    def allows(self, version: str) -> bool:
+        """Whether a detected ``version`` satisfies these constraints (an unknown one does
+        only when there are none)."""
+        if not version:
+            return self.is_empty()
+        if self.version and compare_versions(version, self.version) != 0:
+            return False
+        if self.version_min and compare_versions(version, self.version_min) < 0:
+            return False
+        return not (self.version_max and compare_versions(version, self.version_max) > 0)
+
     def impossible(self) -> str | None:
         """Say why no version can satisfy these constraints, or None."""
         if self.version_min and self.version_max:

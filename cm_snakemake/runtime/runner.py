@@ -19,6 +19,7 @@ dependencies' results are read from their files, its residual ones decided in th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ from .._util.settings import settings
 from ..cache.store import CacheStore, file_lock, safe_name
 from ..errors import CMSnakemakeError
 from ..plan.calls import planned_call, root_call
+from ..plan.keys import family_key
 from ..plan.planner import Planner, Prepared
 from . import hooks
 from .provider import CachePreferringProvider
@@ -118,7 +120,9 @@ class Runtime:
         if done is not None:
             return done
         if node.cached:
-            result = self._run_cached(prepared.start, node, state, rebuild=rebuild)
+            result = self._run_cached(
+                prepared.start, node, state, rebuild=rebuild, satisfying=not rebuild
+            )
         else:
             result = self._execute(prepared.start, node, state, cwd)
         self.results[node.key] = result
@@ -285,6 +289,20 @@ class Runtime:
             secret_keys=list(entry.result.get("secret_keys", [])),
         )
 
+    def _satisfying(self, start: Start, node: PlanNode, family: str) -> NodeResult | None:
+        """CM's reuse across version requests: an entry of the same family (the same key
+        but for the versions asked for) whose version satisfies this request."""
+        for entry in self.cache.entries_of(node.alias):
+            if entry.result.get("family") != family or entry.key == node.key:
+                continue
+            if start.versions.allows(str(entry.result.get("version", ""))):
+                self.reporter.note(
+                    f"{node.alias}: version {entry.result.get('version')} of entry "
+                    f"{entry.key[:12]} satisfies the request; using it"
+                )
+                return self._hit(dataclasses.replace(node, key=entry.key))
+        return None
+
     def _restored(self, node: PlanNode) -> NodeResult | None:
         """In a Snakemake job: an entry another process completed after this workflow's
         controller started, whose marker Snakemake then deleted before running the job."""
@@ -307,9 +325,11 @@ class Runtime:
         *,
         rebuild: bool,
         planned: Sequence[StaticDep | ResidualDep] = (),
+        satisfying: bool = False,
     ) -> NodeResult:
+        family = family_key(start, self.planner.facts, node.deps)
         if not rebuild:
-            hit = self._hit(node)
+            hit = self._hit(node) or (self._satisfying(start, node, family) if satisfying else None)
             if hit is not None:
                 return hit
         with self.cache.lock(node.alias, node.key, on_wait=self._waiting(node)):
@@ -336,7 +356,7 @@ class Runtime:
             except BaseException:
                 self.cache.discard(node.alias, node.key)
                 raise
-            record = strip(result.to_json())  # secrets never reach the disk
+            record = {**strip(result.to_json()), "family": family}  # no secrets on disk
             try:
                 self.cache.commit(
                     node.alias, node.key, record, self._provenance(start, node, result)
