@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .versions import VersionRequest
 
-__all__ = ["family_key", "node_key", "node_key_data", "plain_inputs", "versions_dict"]
+__all__ = ["family_key", "node_key", "tag_env", "node_key_data", "plain_inputs", "versions_dict"]
 
 
 def versions_dict(request: VersionRequest) -> dict[str, str]:
@@ -104,12 +104,21 @@ def family_key(
     facts: Mapping[str, Mapping[str, str]],
     deps: Sequence[StaticDep | ResidualDep],
 ) -> str:
-    """The key without the version constraints: cache entries of one family differ only in
-    the versions asked for, and CM reuses any of them whose version satisfies a request
-    (docs/cm-behaviour.md §7.2)."""
+    """The key without the version constraints and the caller's ``extra_cache_tags_from_env``
+    values: cache entries of one family differ only in those, and CM reuses any of them
+    whose version satisfies a request and whose tags agree (docs/cm-behaviour.md §7.2)."""
     data = node_key_data(start, facts, deps)
     del data["versions"]
+    if start.cached and isinstance(data["env"], dict):
+        data["env"] = {"local": data["env"].get("local")}
     return hash_json(data)[:32]
+
+
+def tag_env(start: Start) -> dict[str, str]:
+    """The caller's values of the keys named in ``extra_cache_tags_from_env``."""
+    named = sorted({item.get("env", "") for item in start.meta.extra_cache_tags_from_env})
+    values = {k: start.call.env.get(k) for k in named if k}
+    return {k: str(v) for k, v in values.items() if isinstance(v, str)}
 
 
 def node_key(

@@ -32,7 +32,7 @@ from .._util.settings import settings
 from ..cache.store import CacheStore, file_lock, safe_name
 from ..errors import CMSnakemakeError
 from ..plan.calls import planned_call, root_call
-from ..plan.keys import family_key
+from ..plan.keys import family_key, tag_env
 from ..plan.planner import Planner, Prepared
 from . import hooks
 from .provider import CachePreferringProvider
@@ -292,16 +292,26 @@ class Runtime:
     def _satisfying(self, start: Start, node: PlanNode, family: str) -> NodeResult | None:
         """CM's reuse across version requests: an entry of the same family (the same key
         but for the versions asked for) whose version satisfies this request."""
+        mine = tag_env(start)
+        found = []
         for entry in self.cache.entries_of(node.alias):
             if entry.result.get("family") != family or entry.key == node.key:
                 continue
-            if start.versions.allows(str(entry.result.get("version", ""))):
-                self.reporter.note(
-                    f"{node.alias}: version {entry.result.get('version')} of entry "
-                    f"{entry.key[:12]} satisfies the request; using it"
-                )
-                return self._hit(dataclasses.replace(node, key=entry.key))
-        return None
+            if not start.versions.allows(str(entry.result.get("version", ""))):
+                continue
+            theirs = entry.result.get("tag_env") or {}
+            if any(k in theirs and theirs[k] != v for k, v in mine.items()):
+                continue  # made for another python (say): its cache tags differ
+            found.append(entry)
+        named = {item.get("env", "") for item in start.meta.extra_cache_tags_from_env}
+        if not found or (len(found) > 1 and not named <= set(mine)):
+            return None  # without the caller's tag values, only a single candidate is clear
+        entry = found[0]
+        self.reporter.note(
+            f"{node.alias}: the entry {entry.key[:12]} (version "
+            f"{entry.result.get('version') or 'unknown'}) serves this request too; using it"
+        )
+        return self._hit(dataclasses.replace(node, key=entry.key))
 
     def _restored(self, node: PlanNode) -> NodeResult | None:
         """In a Snakemake job: an entry another process completed after this workflow's
@@ -356,7 +366,7 @@ class Runtime:
             except BaseException:
                 self.cache.discard(node.alias, node.key)
                 raise
-            record = {**strip(result.to_json()), "family": family}  # no secrets on disk
+            record = {**strip(result.to_json()), "family": family, "tag_env": tag_env(start)}
             try:
                 self.cache.commit(
                     node.alias, node.key, record, self._provenance(start, node, result)
