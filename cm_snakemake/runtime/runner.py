@@ -77,8 +77,10 @@ class Runtime:
         self._plan: Plan | None = None
         self.results_dir = os.path.abspath(results_dir) if results_dir else None
         self.results: dict[str, NodeResult] = {}
-        # CM's run_state['version_info']: one entry per script run so far, in order
+        # CM's run_state['version_info']: one entry per script run so far, in order, each
+        # naming its caller (``parents``: the script runs under way, innermost last)
         self.version_info: list[dict[str, Any]] = []
+        self.parents: list[str] = []
         self.os_info = hooks.os_info()
 
     # -- entry points --------------------------------------------------------------------------
@@ -130,7 +132,7 @@ class Runtime:
         return result
 
     def _record_version(self, start: Start, result: NodeResult) -> None:
-        variations = list(start.resolved.all)
+        variations = list(start.call.query.variations)  # the explicit ones, as CM lists them
         tags = ",".join([*start.call.query.tags, *(f"_{v}" for v in variations)])
         self.version_info.append(
             {
@@ -140,7 +142,7 @@ class Runtime:
                     "script_tags": ",".join(start.meta.tags),
                     "script_variations": ",".join(variations),
                     "version": result.version,
-                    "parent": None,
+                    "parent": self.parents[-1] if self.parents else None,
                 }
             }
         )

@@ -170,9 +170,9 @@ class ScriptRun:
                 "run_state": {
                     "script_id": self.meta.ident,
                     "script_tags": list(self.meta.tags),
-                    "script_variation_tags": list(self.start.resolved.all),
+                    "script_variation_tags": list(self.call.query.variations),
                     "version_info": self.runtime.version_info,
-                    "parent": None,
+                    "parent": self.runtime.parents[-1] if self.runtime.parents else None,
                 },
             }
         )
@@ -192,9 +192,14 @@ class ScriptRun:
         self.access = HookAccess(self.runtime.provider.index, self._nested_run)
         self.automation.access = self.access
         token = compat_cmind.CURRENT_RUNNER.set(self.access)
+        explicit = list(self.call.query.variations)
+        self.runtime.parents.append(
+            self.meta.ident + (f" ( {',_'.join(explicit)} )" if explicit else "")
+        )
         try:
             return self._stages()
         finally:
+            self.runtime.parents.pop()
             compat_cmind.CURRENT_RUNNER.reset(token)
 
     def _impose_const(self) -> None:
@@ -302,7 +307,9 @@ class ScriptRun:
             self.runtime.reporter.stage(self.meta.alias, f"{list_name} {decision.tags}")
             result = self._planned_result(list_name, dep.tags)
             if result is None:
-                result = self.runtime.run_call(decision.call, state=self.state, cwd=self.cwd)
+                # where the process is now, as in CM: a hook may have changed folder
+                # (app-mlperf-inference's postprocess moves into the results folder)
+                result = self.runtime.run_call(decision.call, state=self.state, cwd=os.getcwd())
             self.deps_run.append(decision.tags)
             _merge_into(self._env, result.new_env)
             _merge_into(self.state, result.new_state)
