@@ -41,7 +41,7 @@ _PATCH_KEYS = {
     "script_name", "default_version", "default_variations", "docker", "update_meta_if_env",
     "resources", "cache_expiration", "warnings", "warning", "required_disk_space",
 }  # fmt: skip
-_VARIATION_KEYS = _PATCH_KEYS | {"group", "default", "base", "alias"}
+_VARIATION_KEYS = _PATCH_KEYS | {"group", "default", "base", "alias", "cache"}
 _DOC_KEYS = {
     "category", "category_sort", "name", "developers", "tags_help", "input_description",
     "variation_groups_order", "gui", "tests", "repo_to_report_errors", "private",
@@ -328,6 +328,7 @@ def _variation(rd: _Reader, name: str, raw: Any) -> Variation:
         is_default=is_default,
         alias=rd.text(raw, "alias"),
         base=rd.text_list(raw, "base"),
+        cache=rd.flag(raw, "cache") if raw.get("cache") is not None else None,
     )
 
 

@@ -131,6 +131,7 @@ class Variation(Patch):
     is_default: bool = False
     alias: str | None = None
     base: tuple[str, ...] = ()
+    cache: bool | None = None  # replaces the script's own ``cache`` when selected
 
     @property
     def is_dynamic(self) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util.frozen import EMPTY, FrozenMap, freeze, thaw
-from ..meta.model import DEP_LISTS, DepSpec, Patch, ScriptMeta
+from ..meta.model import DEP_LISTS, DepSpec, Patch, ScriptMeta, Variation
 from .calls import Call, PlanError, env_text
 from .conditions import EnvCondition, Tri
 from .deplists import append_deps, patch_deps
@@ -63,6 +63,8 @@ class Start:
     cached: bool
     state: FrozenMap[str, Any] = EMPTY
     const_state: FrozenMap[str, Any] = EMPTY
+    new_state_keys: tuple[str, ...] = ()
+    expires_after: float | None = None  # seconds a cache entry stays fresh (MLC)
 
     @property
     def prefix(self) -> str:
@@ -101,7 +103,7 @@ def prepare(call: Call, entry: ScriptEntry, meta: ScriptMeta, scan: ScriptScan) 
     resolved = phases.variations()
     versions = phases.versions()
     phases.input_patches()
-    cached = _cached(meta, call.inputs)
+    cached = _cached(meta, call.inputs, phases.cache)
     versions = phases.default_version(versions)
     return Start(
         call=call,
@@ -119,9 +121,31 @@ def prepare(call: Call, entry: ScriptEntry, meta: ScriptMeta, scan: ScriptScan) 
         script_name=phases.script_name,
         resources=FrozenMap(phases.resources),
         cached=cached,
+        new_state_keys=tuple(phases.new_state_keys),
+        expires_after=expiry_seconds(phases.expiration, meta.alias),
         state=freeze(phases.state),
         const_state=freeze(phases.const_state),
     )
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def expiry_seconds(text: str, script: str) -> float | None:
+    """MLC's ``cache_expiration``: ``10m``, ``2h``, ``3d`` or ``0`` (stale at once); None for
+    none. Anything else is a plan error naming the script."""
+    text = text.strip()
+    if not text:
+        return None
+    if text == "0":
+        return 0.0
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _UNITS or not number.isdigit():
+        raise PlanError(
+            f"script '{script}': cache_expiration '{text}' is not a number of minutes, hours "
+            "or days (10m, 2h, 3d, or 0)"
+        )
+    return float(int(number) * _UNITS[unit])
 
 
 def _truthy(value: Any) -> bool:
@@ -130,8 +154,9 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in {"yes", "true", "on", "1"} if value is not None else False
 
 
-def _cached(meta: ScriptMeta, inputs: Mapping[str, Any]) -> bool:
-    if meta.cache and not _truthy(inputs.get("skip_cache")):
+def _cached(meta: ScriptMeta, inputs: Mapping[str, Any], chosen: bool | None = None) -> bool:
+    cache = meta.cache if chosen is None else chosen
+    if cache and not _truthy(inputs.get("skip_cache")):
         return True
     return bool(meta.can_force_cache and _truthy(inputs.get("force_cache")))
 
@@ -149,6 +174,9 @@ class _Phases:
         self.lists: dict[str, tuple[DepSpec, ...]] = {n: getattr(meta, n) for n in DEP_LISTS}
         self.adr: dict[str, Any] = thaw(call.adr)
         self.new_env_keys: list[str] = list(meta.new_env_keys)
+        self.new_state_keys: list[str] = list(meta.new_state_keys)
+        self.cache: bool | None = None  # a selected variation's ``cache``, last one wins
+        self.expiration = meta.cache_expiration or ""
         self.script_name = meta.script_name
         self.default = meta.default_version
         self.meta_if_env: list[Any] = list(meta.update_meta_if_env)
@@ -219,6 +247,11 @@ class _Phases:
                 self._set(env_key, self.call.inputs[name])
         self._expand_env()
         self.new_env_keys += [k for k in patch.new_env_keys if k not in self.new_env_keys]
+        self.new_state_keys += [k for k in patch.new_state_keys if k not in self.new_state_keys]
+        if isinstance(patch, Variation) and patch.cache is not None:
+            self.cache = patch.cache
+        if patch.cache_expiration:
+            self.expiration = patch.cache_expiration
         if patch.script_name:
             self.script_name = patch.script_name
         if patch.default_version:

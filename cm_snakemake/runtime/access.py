@@ -6,8 +6,10 @@ contract, ``{'return': 0, ...}`` or ``{'return': N, 'error': text}`` (docs/compa
 
 * ``run`` on ``script``: a nested script run through the same runtime, planner and cache;
 * ``find`` / ``search`` on ``script``: the scripts matching ``tags`` (or ``artifact``), as
-  artifacts with ``path`` and ``meta``; on ``repo``: the registered repositories matching
-  ``artifact`` (``alias`` or ``alias,uid``), with ``path`` and ``meta``;
+  artifacts with ``path`` and ``meta``; on ``repo`` (and ``show``): the registered
+  repositories matching ``artifact`` (``alias`` or ``alias,uid``), with ``path`` and ``meta``;
+  on ``cache``: the complete cache entries whose CM tags (the script's tags, ``_<variation>``
+  for each variation, ``version-<v>``, the extra cache tags) include ``tags``;
 * on ``utils``: ``download_file`` (http, https and file URLs), ``unzip_file`` and ``system``,
   with the inputs and outputs of CM's ``utils`` automation.
 
@@ -17,6 +19,7 @@ which the hook boundary turns into a script failure naming the script, hook and 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import ssl
@@ -27,6 +30,7 @@ import urllib.request
 import zipfile
 from typing import TYPE_CHECKING, Any
 
+from ..cache.store import PROVENANCE
 from ..errors import CMSnakemakeError
 from ..meta.model import to_jsonable
 from ..meta.tags import TagQuery
@@ -35,6 +39,7 @@ from .compat.cmind import UnsupportedAccess
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ..cache.store import CacheStore
     from ..index.scripts import ScriptEntry, ScriptIndex
 
 __all__ = ["Artifact", "HookAccess"]
@@ -44,7 +49,21 @@ Result = dict[str, Any]
 _REFUSED = {
     ("rm", "cache"): "removing cache entries from a hook; use 'cm-snakemake cache rm'",
     ("remote_run", "script"): "remote runs; run the script where it should run",
+    ("docker", "script"): "containers are not run by cm-snakemake; run the script itself, or "
+    "inside a container you start",
+    ("add", "experiment"): "CM's experiment entries are not kept; results of MLPerf runs are "
+    "in the workflow's results folder",
+    ("find", "experiment"): "CM's experiment entries are not kept",
 }
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class Artifact:
@@ -60,9 +79,15 @@ class Artifact:
 class HookAccess:
     """Answers ``access`` calls of the hooks of one script run."""
 
-    def __init__(self, index: ScriptIndex, nested_run: Callable[[dict[str, Any]], Result]) -> None:
+    def __init__(
+        self,
+        index: ScriptIndex,
+        nested_run: Callable[[dict[str, Any]], Result],
+        cache: CacheStore | None = None,
+    ) -> None:
         self.index = index
         self.nested_run = nested_run
+        self.cache = cache
 
     def __call__(self, i: dict[str, Any]) -> Result:
         action = str(i.get("action", ""))
@@ -71,8 +96,10 @@ class HookAccess:
             return self.nested_run(i)
         if action in ("find", "search") and automation == "script":
             return self._find_scripts(i)
-        if action in ("find", "search") and automation == "repo":
+        if action in ("find", "search", "show") and automation == "repo":
             return self._find_repos(i)
+        if action in ("find", "search") and automation == "cache":
+            return self._find_cache(i)
         if automation == "utils" and action in ("download_file", "unzip_file", "system"):
             handler: Callable[[dict[str, Any]], Result] = getattr(self, f"_{action}")
             return handler(i)
@@ -109,6 +136,23 @@ class HookAccess:
             for r in self.index.repos
             if not wanted or r.alias == alias or (uid and r.uid == uid)
         ]
+        return {"return": 0, "list": found}
+
+    def _find_cache(self, i: dict[str, Any]) -> Result:
+        wanted = {t.strip() for t in str(i.get("tags", "")).split(",") if t.strip()}
+        found = []
+        tags_of = {e.alias: e.tags for e in self.index.usable()}
+        for entry in self.cache.entries() if self.cache is not None else []:
+            provenance = _read_json(os.path.join(entry.path, PROVENANCE))
+            variations = provenance.get("variations", [])
+            tags = {*tags_of.get(entry.alias, ()), *(f"_{v}" for v in variations)}
+            version = str(entry.result.get("version", "") or "")
+            if version:
+                tags.add(f"version-{version}")
+            tags |= set(entry.result.get("extra_cache_tags", []) or [])
+            if wanted <= tags:
+                meta = {"tags": sorted(tags), "uid": entry.key, "alias": entry.alias}
+                found.append(Artifact(entry.path, meta, os.path.dirname(entry.path)))
         return {"return": 0, "list": found}
 
     # -- CM's utils automation ---------------------------------------------------------------

@@ -291,6 +291,16 @@ class Runtime:
             secret_keys=list(entry.result.get("secret_keys", [])),
         )
 
+    def _expired(self, node: PlanNode) -> bool:
+        """Whether the complete entry of ``node`` has passed its ``cache_expiration``."""
+        entry = self.cache.lookup(node.alias, node.key)
+        expires = entry.result.get("expires") if entry is not None else None
+        if isinstance(expires, int | float) and expires <= time.time():
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
+            self.reporter.note(f"{node.alias}: the cache entry expired at {when}; rebuilding it")
+            return True
+        return False
+
     def _satisfying(self, start: Start, node: PlanNode, family: str) -> NodeResult | None:
         """CM's reuse across version requests: an entry of the same family (the same key
         but for the versions asked for) whose version satisfies this request."""
@@ -340,6 +350,8 @@ class Runtime:
         satisfying: bool = False,
     ) -> NodeResult:
         family = family_key(start, self.planner.facts, node.deps)
+        expired = not rebuild and self._expired(node)
+        rebuild = rebuild or expired
         if not rebuild:
             hit = self._hit(node) or (self._satisfying(start, node, family) if satisfying else None)
             if hit is not None:
@@ -354,7 +366,7 @@ class Runtime:
                     return hit
             replaced = self.cache.lookup(node.alias, node.key) if rebuild else None
             path, leftover = self.cache.prepare(node.alias, node.key)
-            if leftover and replaced is not None:
+            if leftover and replaced is not None and not expired:
                 self.reporter.note(
                     f"rebuilding the cache entry of {node.alias} (--new): {leftover}"
                 )
@@ -369,6 +381,8 @@ class Runtime:
                 self.cache.discard(node.alias, node.key)
                 raise
             record = {**strip(result.to_json()), "family": family, "tag_env": tag_env(start)}
+            if start.expires_after is not None:
+                record["expires"] = time.time() + start.expires_after
             try:
                 self.cache.commit(
                     node.alias, node.key, record, self._provenance(start, node, result)

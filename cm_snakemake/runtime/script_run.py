@@ -189,7 +189,7 @@ class ScriptRun:
             hook_input=self._hook_input,
             script_prefix=lambda: list(self.state.get("script_prefix", [])),
         )
-        self.access = HookAccess(self.runtime.provider.index, self._nested_run)
+        self.access = HookAccess(self.runtime.provider.index, self._nested_run, self.runtime.cache)
         self.automation.access = self.access
         token = compat_cmind.CURRENT_RUNNER.set(self.access)
         explicit = list(self.call.query.variations)
@@ -431,7 +431,7 @@ class ScriptRun:
         self._impose_const()
         prefix = self.start.prefix
         new_env = select_keys(self._env, list(self.start.export_patterns()))
-        new_state = select_keys(self.state, list(self.meta.new_state_keys))
+        new_state = select_keys(self.state, list(self.start.new_state_keys))
         version = (
             self.version
             or str(self._env.get(f"{prefix}DETECTED_VERSION", ""))
