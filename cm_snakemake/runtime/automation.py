@@ -248,8 +248,15 @@ class ScriptAutomation:
         return {"return": 0}
 
     def _available_variations(self, i: dict[str, Any]) -> dict[str, Any]:
+        """CM's and MLC's answer when a package script is run without its variation: an error
+        listing the variations there are."""
         meta = i.get("meta") or {}
-        return {"return": 0, "variations": list((meta.get("variations") or {}).keys())}
+        names = " ".join(sorted(f"_{v}" for v in (meta.get("variations") or {})))
+        alias = meta.get("alias", self.script)
+        return {
+            "return": 1,
+            "error": f'python package variation is not defined in "{alias}". Available: {names}',
+        }
 
 
 def _same(a: str, b: str) -> bool:
