@@ -216,19 +216,21 @@ def merge_dicts(params: dict[str, Any], in_place: bool = True) -> Result:
     return {"return": 0, "merged": merged, "dict1": merged}
 
 
-def convert_tags_to_list(tags_string: str) -> list[str]:
-    """``"a, b,,c"`` → ``['a', 'b', 'c']``."""
-    return [t.strip() for t in tags_string.split(",") if t.strip()]
+def convert_tags_to_list(tags_string: Any) -> Result:
+    """``"a, b,,c"`` → ``tags: ['a', 'b', 'c']``."""
+    if not isinstance(tags_string, str):
+        return {"return": 1, "error": "Input must be a string."}
+    return {"return": 0, "tags": [t.strip() for t in tags_string.split(",") if t.strip()]}
 
 
-def convert_env_to_dict(env_text: str) -> dict[str, str]:
-    """``KEY=value`` lines into a dict (lines without ``=`` are skipped)."""
+def convert_env_to_dict(env_text: str) -> Result:
+    """``KEY=value`` lines into ``dict`` (lines without ``=`` are skipped)."""
     found: dict[str, str] = {}
     for line in env_text.splitlines():
         if "=" in line:
             key, value = line.split("=", 1)
             found[key.strip()] = value.strip()
-    return found
+    return {"return": 0, "dict": found}
 
 
 def print_env(env: dict[str, Any], yaml: bool = True, sort_keys: bool = True) -> None:
