@@ -98,7 +98,7 @@ def decide(
         TagQuery.parse(tags),
         child_env,
         const,
-        _child_inputs(dep),
+        _child_inputs(dep, start),
         adr,
         thaw(dep.add_deps),
         why,
@@ -218,9 +218,13 @@ def _why_unknown(dep: DepSpec, env: PEnv) -> str:
     return "condition: " + "; ".join(reasons or ["decided at run time"])
 
 
-def _child_inputs(dep: DepSpec) -> dict[str, Any]:
+def _child_inputs(dep: DepSpec, start: Start) -> dict[str, Any]:
     """The child run's input: the entry's extra keys plus the engine keys CM passes on."""
     inputs: dict[str, Any] = thaw(dep.inputs)
+    if dep.cache_expiration:
+        inputs["cache_expiration"] = dep.cache_expiration
+    elif dep.inherit_cache_expiration and start.cache_expiration:
+        inputs["cache_expiration"] = start.cache_expiration  # MLC: the parent's
     for name in VERSION_FIELDS:
         value = getattr(dep, name)
         if value is not None:

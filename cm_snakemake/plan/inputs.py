@@ -19,7 +19,7 @@ VERSION_INPUTS = ("version", "version_min", "version_max", "version_max_usable")
 
 PLANNED_SEPARATELY = frozenset(
     {"env", "const", "state", "const_state", "add_deps", "add_deps_recursive", "ad", "adr",
-     "tags", "names", *VERSION_INPUTS}
+     "tags", "names", "cache_expiration", *VERSION_INPUTS}
 )  # fmt: skip
 """Inputs the plan records in fields of their own; a node's ``inputs`` leave them out."""
 

@@ -64,7 +64,9 @@ class Start:
     state: FrozenMap[str, Any] = EMPTY
     const_state: FrozenMap[str, Any] = EMPTY
     new_state_keys: tuple[str, ...] = ()
-    expires_after: float | None = None  # seconds a cache entry stays fresh (MLC)
+    warnings: tuple[str, ...] = ()  # of the meta and the applied variations and versions
+    cache_expiration: str = ""  # MLC's text (``2h``), which dependencies may inherit
+    expires_after: float | None = None  # the same in seconds
 
     @property
     def prefix(self) -> str:
@@ -122,6 +124,8 @@ def prepare(call: Call, entry: ScriptEntry, meta: ScriptMeta, scan: ScriptScan) 
         resources=FrozenMap(phases.resources),
         cached=cached,
         new_state_keys=tuple(phases.new_state_keys),
+        warnings=tuple(phases.warnings),
+        cache_expiration=phases.expiration,
         expires_after=expiry_seconds(phases.expiration, meta.alias),
         state=freeze(phases.state),
         const_state=freeze(phases.const_state),
@@ -176,7 +180,8 @@ class _Phases:
         self.new_env_keys: list[str] = list(meta.new_env_keys)
         self.new_state_keys: list[str] = list(meta.new_state_keys)
         self.cache: bool | None = None  # a selected variation's ``cache``, last one wins
-        self.expiration = meta.cache_expiration or ""
+        self.warnings: list[str] = list(meta.warnings)
+        self.expiration = str(call.inputs.get("cache_expiration") or meta.cache_expiration or "")
         self.script_name = meta.script_name
         self.default = meta.default_version
         self.meta_if_env: list[Any] = list(meta.update_meta_if_env)
@@ -252,6 +257,7 @@ class _Phases:
             self.cache = patch.cache
         if patch.cache_expiration:
             self.expiration = patch.cache_expiration
+        self.warnings += [w for w in patch.warnings if w not in self.warnings]
         if patch.script_name:
             self.script_name = patch.script_name
         if patch.default_version:

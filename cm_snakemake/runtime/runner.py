@@ -118,6 +118,10 @@ class Runtime:
         self, prepared: Prepared, *, state: dict[str, Any], cwd: str, rebuild: bool
     ) -> NodeResult:
         node = prepared.node
+        for name in prepared.start.meta.clean_output_files:  # CM: before the cache lookup
+            path = os.path.join(cwd, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                os.remove(path)
         done = self.results.get(node.key)
         if done is not None:
             return done

@@ -146,6 +146,10 @@ class ScriptRun:
 
     def execute(self) -> NodeResult:
         self._env: dict[str, Any] = plain_env(self.start.env())
+        if self.start.warnings:  # as CM and MLC: before a run that is not a cache hit
+            self.runtime.reporter.warning(
+                f"{self.name}: " + "\n  ".join(["WARNINGS:", *self.start.warnings])
+            )
         self._set_tmp_paths()
         _merge_into(self.state, thaw(self.start.state))
         _merge_into(self.state, thaw(self.start.const_state))

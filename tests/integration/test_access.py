@@ -157,3 +157,48 @@ def test_an_expired_cache_entry_is_rebuilt(make_repo: RepoMaker) -> None:
 
 
 STAMP = "echo MLC_STAMP=$(date +%s%N) >> tmp-run-env.out\n"
+
+
+def test_warnings_output_cleaning_and_inherited_expiry(
+    make_repo: RepoMaker, tmp_path: Path
+) -> None:
+    """Meta ``warnings`` (and a variation's ``warning``) are shown before a run that is not a
+    cache hit; ``clean_output_files`` are removed from the caller's folder first, even on a
+    hit; a dependency with ``inherit_cache_expiration`` expires as its parent does."""
+    root = make_repo(
+        "meta-effects",
+        {
+            "warned": "alias: warned\nuid: 'ac00000000000005'\ntags: [warned]\ncache: true\n"
+            "warnings: ['needs a big disk']\nclean_output_files: [stale.out]\n"
+            "variations:\n  big: {warning: 'downloads 2 GB'}\n",
+            "holder": "alias: holder\nuid: 'ac00000000000006'\ntags: [holder]\n"
+            "cache_expiration: '0'\nnew_env_keys: [MLC_STAMP]\n"
+            "deps: [{tags: inner-stamp, inherit_cache_expiration: true}]\n",
+            "inner": "alias: inner\nuid: 'ac00000000000007'\ntags: [inner-stamp]\ncache: true\n"
+            "new_env_keys: [MLC_STAMP]\n",
+        },
+        files={"inner/run.sh": STAMP},
+    )
+    assert cli("repo", "add", str(root))[0] == 0
+    Path("stale.out").write_text("old")
+    code, _, err = cli("run", "warned,_big")
+    assert code == 0, err
+    assert "WARNINGS:" in err and "needs a big disk" in err and "downloads 2 GB" in err
+    assert not Path("stale.out").exists()
+    Path("stale.out").write_text("old")
+    code, _, err = cli("run", "warned,_big")  # a cache hit: no warnings, files still cleaned
+    assert code == 0 and "WARNINGS" not in err
+    assert not Path("stale.out").exists()
+
+    def stamp() -> str:
+        code, out, err = cli("run", "holder", "--json")
+        assert code == 0, err
+        return str(json.loads(out)["new_env"]["MLC_STAMP"])
+
+    assert stamp() != stamp()  # the inner entry inherits '0': rebuilt every time
+    code, out, err = cli("run", "--tags=inner-stamp", "--json")
+    assert code == 0, err
+    plain = json.loads(out)["new_env"]["MLC_STAMP"]
+    assert (
+        json.loads(cli("run", "--tags=inner-stamp", "--json")[1])["new_env"]["MLC_STAMP"] == plain
+    )

@@ -99,14 +99,19 @@ print(json.dumps({"answers": answers, "names": names, "files": files}, default=s
 
 
 @pytest.fixture(scope="module")
-def mlcflow_python() -> Path:
+def mlcflow_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtual environment with the real mlcflow, made once in the test cache."""
     venv = _test_cache() / "mlcflow-1.3.8"
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    away = tmp_path_factory.mktemp("mlc-probe")  # importing mlc writes a log where it runs
     probe = subprocess.run(
-        [str(python), "-c", "import mlc.utils"], capture_output=True, check=False
+        [str(python), "-c", "import mlc.utils"],
+        capture_output=True,
+        check=False,
+        cwd=away,
+        env={**os.environ, "HOME": str(away)},
     )
     if probe.returncode != 0:
         subprocess.run(
