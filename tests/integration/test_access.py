@@ -202,3 +202,61 @@ def test_warnings_output_cleaning_and_inherited_expiry(
     assert (
         json.loads(cli("run", "--tags=inner-stamp", "--json")[1])["new_env"]["MLC_STAMP"] == plain
     )
+
+
+PROVIDER_HOOK = """\
+import os
+
+
+def preprocess(i):
+    env = i['env']
+    folder = os.path.join(env['CM_TMP_CURRENT_SCRIPT_PATH'], 'lib')
+    env['+PYTHONPATH'] = [folder]
+    return {'return': 0}
+"""
+
+USER_HOOK = """\
+import provided_helper  # importable only once the dependency has run
+
+
+def preprocess(i):
+    env = i['env']
+    env['CM_USED'] = provided_helper.VALUE + ':' + os_path(env)
+    r = i['automation'].run_native_script({'run_script_input': i['run_script_input'],
+                                            'env': env, 'script_name': 'probe'})
+    return r
+
+
+def os_path(env):
+    return env['CM_TMP_CURRENT_SCRIPT_PATH'].rsplit('/', 1)[-1]
+"""
+
+
+def test_customize_is_imported_after_the_dependencies_that_extend_sys_path(
+    make_repo: RepoMaker,
+) -> None:
+    """With ``predeps: false`` CM imports ``customize.py`` only after the dependencies, so it
+    may import a module a dependency put on the path (``+PYTHONPATH``); hooks and the native
+    scripts they run see ``CM_TMP_CURRENT_SCRIPT_PATH``."""
+    root = make_repo(
+        "late",
+        {
+            "provider": "alias: provider\nuid: 'ac00000000000008'\ntags: [provider]\n"
+            "new_env_keys: ['+PYTHONPATH']\n",
+            "user": "alias: user\nuid: 'ac00000000000009'\ntags: [user]\npredeps: false\n"
+            "deps: [{tags: provider}]\nnew_env_keys: [CM_USED, CM_PROBED]\n",
+        },
+        files={
+            "provider/customize.py": PROVIDER_HOOK,
+            "user/customize.py": USER_HOOK,
+            "user/probe.sh": 'echo "CM_PROBED=${CM_TMP_CURRENT_SCRIPT_PATH##*/}" > tmp-run-env.out\n',
+        },
+    )
+    (root / "script" / "provider" / "lib").mkdir()
+    (root / "script" / "provider" / "lib" / "provided_helper.py").write_text("VALUE = 'ok'\n")
+    assert cli("repo", "add", str(root))[0] == 0
+    code, out, err = cli("run", "--tags=user", "--json")
+    assert code == 0, err
+    new_env = json.loads(out)["new_env"]
+    assert new_env["CM_USED"] == "ok:user"
+    assert new_env["CM_PROBED"] == "user"
