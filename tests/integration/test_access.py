@@ -232,6 +232,9 @@ def os_path(env):
 """
 
 
+PROBE = 'echo "CM_PROBED=${CM_TMP_CURRENT_SCRIPT_PATH##*/}" > tmp-run-env.out\n'
+
+
 def test_customize_is_imported_after_the_dependencies_that_extend_sys_path(
     make_repo: RepoMaker,
 ) -> None:
@@ -249,7 +252,7 @@ def test_customize_is_imported_after_the_dependencies_that_extend_sys_path(
         files={
             "provider/customize.py": PROVIDER_HOOK,
             "user/customize.py": USER_HOOK,
-            "user/probe.sh": 'echo "CM_PROBED=${CM_TMP_CURRENT_SCRIPT_PATH##*/}" > tmp-run-env.out\n',
+            "user/probe.sh": PROBE,
         },
     )
     (root / "script" / "provider" / "lib").mkdir()
