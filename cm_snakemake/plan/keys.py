@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 
     from .versions import VersionRequest
 
-__all__ = ["family_key", "node_key", "tag_env", "node_key_data", "plain_inputs", "versions_dict"]
+__all__ = [
+    "family_key",
+    "node_ident",
+    "node_key",
+    "node_key_data",
+    "plain_inputs",
+    "tag_env",
+    "versions_dict",
+]
 
 
 def versions_dict(request: VersionRequest) -> dict[str, str]:
@@ -94,9 +102,32 @@ def node_key_data(
         data["facts"] = dict(own_facts)
     if deps is not None:
         data["deps"] = [
-            [d.list, d.key] if isinstance(d, StaticDep) else [d.list, thaw(d.spec)] for d in deps
+            [d.list, d.ident or d.key] if isinstance(d, StaticDep) else [d.list, thaw(d.spec)]
+            for d in deps
         ]
     return data
+
+
+def node_ident(
+    start: Start,
+    facts: Mapping[str, Mapping[str, str]],
+    deps: Sequence[StaticDep | ResidualDep],
+) -> str:
+    """What a caller's key takes from this node: a cached node's key; for one that is not
+    cached, its key without the env it receives.
+
+    A node that is not cached runs every time anyway; the env it receives may hold values
+    that change from run to run (a file name made from a fresh uuid, as
+    ``generate-mlperf-inference-user-conf`` writes into the env of its callers), and through
+    the keys of its cached callers those would give them a new cache entry on every run
+    (LoadGen rebuilt each time). The script, its files, variations, versions, const, inputs and
+    its own dependencies still count (docs/architecture.md, "Node keys").
+    """
+    if start.cached:
+        return node_key(start, facts, deps)
+    data = node_key_data(start, facts, deps)
+    del data["env"]
+    return "i" + hash_json(data)[:31]
 
 
 def family_key(

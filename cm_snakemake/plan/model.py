@@ -62,6 +62,8 @@ class StaticDep:
     declared: str = ""
     dynamic: bool = False
     """CM runs a ``dynamic`` dependency even when its parent comes from the cache."""
+    ident: str = ""
+    """What the parent's key takes from this dependency (:func:`~.keys.node_ident`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from ..meta.model import ScriptMeta, dep_to_raw
 from ..meta.tags import TagQuery, split_tags
 from .calls import Call, PlanError, call_key, root_call
 from .deps import Child, Dropped, after_child, decide, is_wild
-from .keys import node_key, node_key_data, plain_inputs, versions_dict
+from .keys import node_ident, node_key, node_key_data, plain_inputs, versions_dict
 from .merge import merge_exports
 from .model import Plan, PlanNode, ResidualDep, StaticDep, env_to_json, hash_json
 from .penv import PEnv, PValue, Unknown, expand
@@ -303,12 +303,15 @@ class _Walk:
             return
         child = decision.call
         try:
-            key, exports, _ = self.planner._plan_node(child)
+            key, exports, child_start = self.planner._plan_node(child)
         except CycleError:
             raise
         except CMSnakemakeError as exc:
             raise PlanError(f"{child.why}: {exc.message}", hint=exc.hint) from exc
-        self.deps.append(StaticDep(list_name, child.tags, key, dep.names, dep.tags, dep.dynamic))
+        ident = node_ident(child_start, self.planner.facts, self.planner._nodes[key].deps)
+        self.deps.append(
+            StaticDep(list_name, child.tags, key, dep.names, dep.tags, dep.dynamic, ident)
+        )
         exports.apply(self.env)
         after_child(self.env, decision.hidden, self.start.const)
 

@@ -58,13 +58,15 @@ What the script does
 """
 
 import argparse
-import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import golden_runs  # this folder's shared code (stdlib only, as this script)
 
 # Requests: the tags string passed as ``--tags=<tags>``.
 CASES = [
@@ -187,8 +189,7 @@ def main():
         version = open(vfile).read().strip() if os.path.isfile(vfile) else "?"
         label = "cmx4mlops==" + version
 
-    tmp = tempfile.mkdtemp(prefix="cm_find_golden_")
-    try:
+    with golden_runs.temp_dir("cm_find_golden_", args.keep) as tmp:
         corpus_copy = os.path.join(tmp, "cmx4mlops")
         shutil.copytree(corpus, corpus_copy, symlinks=True)
         cm_repos = os.path.join(tmp, "cmhome")
@@ -264,15 +265,8 @@ def main():
             ],
             "cases": cases,
         }
-        with open(args.out, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+        golden_runs.write_json(args.out, doc)
         print(f"wrote {args.out} ({len(cases)} cases, cmind {cmind_version})", file=sys.stderr)
-        if args.keep:
-            print(f"kept temp dir {tmp}", file=sys.stderr)
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

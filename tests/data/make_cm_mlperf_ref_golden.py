@@ -81,18 +81,16 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import golden_runs  # noqa: E402 - this folder's shared code (cm_snakemake is not installed here)
 import mlperf_ref_standins as standins  # noqa: E402
 
 CACHED_MSG = "- Found cached script output:"
@@ -105,20 +103,7 @@ DEFAULT_CM_PYTHON = CACHE / "cmind-4.2.0" / "bin" / "python"
 # child: the CM run, in-process
 # --------------------------------------------------------------------------------------------
 def child_main(spec_file: str, out_file: str) -> None:
-    import logging
-
-    records: list[str] = []
-
-    class Grab(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            try:
-                records.append(record.getMessage())
-            except Exception:  # a log line is not worth a crash
-                pass
-
-    # configure the root logger before CM does, to see its debug messages (cache hits)
-    logging.basicConfig(level=logging.DEBUG)
-    logging.getLogger().addHandler(Grab())
+    records = golden_runs.grab_log_messages()  # before CM configures logging: its cache hits
 
     spec = json.loads(Path(spec_file).read_text())
     import cmind  # type: ignore[import-not-found]
@@ -133,33 +118,16 @@ def child_main(spec_file: str, out_file: str) -> None:
         "new_env": r.get("new_env"),
         "cached_hits": sum(m.lstrip().startswith(CACHED_MSG) for m in records),
     }
-    Path(out_file).write_text(json.dumps(res, indent=1, default=repr))
+    golden_runs.save_result(out_file, res)
 
 
 # --------------------------------------------------------------------------------------------
 # parent
 # --------------------------------------------------------------------------------------------
 def scrubbed_env(cm_repos: Path, path_prefix: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CM_", "CMSM_"))}
-    for k in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"):
-        env.pop(k, None)
-    env |= {
-        "CM_REPOS": str(cm_repos),
-        "CM_CORE_SKIP_INTERNAL_REPOS": "yes",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PATH": f"{path_prefix}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    return env
-
-
-def replace_paths(obj: Any, old: str, new: str) -> Any:
-    if isinstance(obj, str):
-        return obj.replace(old, new)
-    if isinstance(obj, dict):
-        return {k: replace_paths(v, old, new) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [replace_paths(v, old, new) for v in obj]
-    return obj
+    return golden_runs.scrubbed_env(
+        ("CM_", "CMSM_"), path_prefix, CM_REPOS=cm_repos, CM_CORE_SKIP_INTERNAL_REPOS="yes"
+    )
 
 
 def script_runs(version_info: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -210,34 +178,26 @@ def run_cm(
     """Run the request in a CM child process in ``<tmp>/work``; return what it reported."""
     work = tmp / "work"
     work.mkdir()
-    spec_file, res_file, log_file = tmp / "spec.json", tmp / "result.json", tmp / "cm.log"
-    spec_file.write_text(json.dumps({"tags": request["tags"], "inputs": request["inputs"]}))
+    log_file = tmp / "cm.log"
     print(f"running CM in {tmp} (log: {log_file}) ...", file=sys.stderr)
-    child = [str(cm_python), str(Path(__file__).resolve()), "--child", str(spec_file)]
-    t0 = time.time()
-    timed_out, proc_rc = False, None
-    with log_file.open("w") as lf:
-        try:
-            proc_rc = subprocess.run(  # noqa: PLW1510 - the return code is recorded
-                [*child, str(res_file)],
-                env=env,
-                cwd=work,
-                stdin=subprocess.DEVNULL,
-                stdout=lf,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-            ).returncode
-        except subprocess.TimeoutExpired:
-            timed_out = True
-    seconds = round(time.time() - t0, 1)
+    child = golden_runs.run_child(
+        [str(cm_python), str(Path(__file__).resolve()), "--child"],
+        {"tags": request["tags"], "inputs": request["inputs"]},
+        golden_runs.ChildFiles(tmp / "spec.json", tmp / "result.json", log_file),
+        env=env,
+        cwd=work,
+        timeout=timeout,
+    )
+    seconds = round(child.seconds, 1)
     tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-40:])
     res: dict[str, Any]
-    if res_file.is_file():
-        res = json.loads(res_file.read_text())
+    if child.result is not None:
+        res = child.result
         res["error"] = res["error"] if res["return"] else None
     else:
-        why = "timeout" if timed_out else f"child crashed (exit code {proc_rc})"
-        res = {"return": proc_rc, "error": f"{why}\n{tail}", "new_env": {}, "cached_hits": None}
+        why = "timeout" if child.timed_out else f"child crashed (exit code {child.returncode})"
+        error = f"{why}\n{tail}"
+        res = {"return": child.returncode, "error": error, "new_env": {}, "cached_hits": None}
     versions_file = work / "cm-run-script-versions.json"
     res["runs"] = (
         script_runs(json.loads(versions_file.read_text())) if versions_file.is_file() else []
@@ -258,10 +218,9 @@ def golden(request: dict[str, Any], res: dict[str, Any], tmp: Path, venv: Path) 
     pkgs = pip_versions(venv / "bin" / "python3", ("onnxruntime", "numpy", "mlcommons-loadgen"))
     new_env = {k: v for k, v in (res.get("new_env") or {}).items() if k.startswith("CM_MLPERF_")}
     return {
-        "request": replace_paths(
+        "request": golden_runs.substitute(
             {k: request[k] for k in ("request", "tags", "inputs", "flags", "images")},
-            str(tmp / "standins"),
-            "<standins>",
+            {str(tmp / "standins"): "<standins>"},
         ),
         "returncode": res["return"],
         "error": res["error"],
@@ -286,13 +245,12 @@ def golden(request: dict[str, Any], res: dict[str, Any], tmp: Path, venv: Path) 
             "loadgen_pip": pkgs.get("mlcommons-loadgen"),
             "inference_source": new_env.get("CM_MLPERF_INFERENCE_SOURCE_VERSION"),
         },
-        "new_env": replace_paths(new_env, str(tmp), "<tmp>"),
+        "new_env": golden_runs.substitute(new_env, {str(tmp): "<tmp>"}),
     }
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child_main(sys.argv[2], sys.argv[3])
+    if golden_runs.run_as_child(child_main):
         return
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
@@ -311,12 +269,10 @@ def main() -> None:
     cm = args.cm_python.parent / "cm"
     if not cm.is_file():
         sys.exit(f"no `cm` next to {args.cm_python} (pip install cmind==4.2.0 into that venv)")
-    base_python = args.base_python or shutil.which("python3")
-    if not base_python:
-        sys.exit("no python3 on PATH; pass --base-python")
+    base_python = golden_runs.base_python(args.base_python)
 
-    tmp = Path(tempfile.mkdtemp(prefix="cm_mlperf_ref_")).resolve()
-    try:
+    with golden_runs.temp_dir("cm_mlperf_ref_", args.keep) as tmp_dir:
+        tmp = Path(tmp_dir)
         make = [base_python, str(HERE / "mlperf_ref_standins.py"), "--out", str(tmp / "standins")]
         made = subprocess.run(
             make + (["--source", str(args.source)] if args.source else []),
@@ -331,14 +287,11 @@ def main() -> None:
         corpus_copy = tmp / "cmx4mlops"
         shutil.copytree(corpus, corpus_copy, symlinks=True)
         venv = tmp / "pyvenv"
-        subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
+        golden_runs.make_venv(base_python, venv)
         env = scrubbed_env(tmp / "cmhome", venv / "bin")
 
         def setup(*cmd: str) -> str:
-            p = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, check=False)
-            if p.returncode != 0:
-                sys.exit(f"setup failed ({p.returncode}): {cmd}\n{p.stdout}\n{p.stderr}")
-            return p.stdout
+            return golden_runs.setup_run(cmd, env, tmp).stdout
 
         setup(str(cm), "import", "repo", f"--path={corpus_copy}")
         cmind_version = setup(str(cm), "version").split()[-1]
@@ -347,9 +300,7 @@ def main() -> None:
         doc = {
             "cmind_version": cmind_version,
             "corpus": "cmx4mlops==" + (corpus / "VERSION").read_text().strip(),
-            "produced_by": " ".join(
-                [Path(sys.executable).name, *(shlex.quote(a) for a in sys.argv)]
-            ),
+            "produced_by": golden_runs.produced_by(),
             "cm_call": "cmind.access({'action':'run','automation':'script','tags':<tags>,"
             "**inputs, 'dump_version_info':True}) in a child process",
             **golden(request, res, tmp, venv),
@@ -364,10 +315,8 @@ def main() -> None:
             },
         }
         # script variations and parents name the stand-ins (``_repo.<path>``, ``_path.<file>``)
-        doc = replace_paths(
-            replace_paths(doc, str(tmp / "standins"), "<standins>"), str(tmp), "<tmp>"
-        )
-        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+        doc = golden_runs.substitute(doc, {str(tmp / "standins"): "<standins>", str(tmp): "<tmp>"})
+        golden_runs.write_json(args.out, doc)
         print(
             f"wrote {args.out}: rc={doc['returncode']} in {doc['seconds']}s, "
             f"{len(doc['scripts'])} script runs, {len(doc['files'])} result files",
@@ -377,11 +326,6 @@ def main() -> None:
             print(
                 f"CM failed: {doc['error']}\n--- log tail ---\n{res['log_tail']}", file=sys.stderr
             )
-        if args.keep:
-            print(f"kept temp dir {tmp}", file=sys.stderr)
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ How to reproduce ``tests/data/cm_run_golden.json``
    ``--only ID[,ID...]`` runs a subset (note: later cases rely on the cache
    state left by earlier ones), ``--keep`` keeps the temp dir (with one log
    per case in ``<tmp>/logs``).
+   ``--out FILE`` writes elsewhere. What it shares with the other
+   generators here is in ``golden_runs.py``, imported from this folder
+   (stdlib only).
 
 What the script does
 --------------------
@@ -117,16 +120,16 @@ import http.server
 import io
 import json
 import os
-import re
-import shlex
 import shutil
-import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import golden_runs  # this folder's shared code (cm_snakemake is not installed here)
 
 # --------------------------------------------------------------------------
 # the files served over http://127.0.0.1:<port> (download cases)
@@ -479,7 +482,6 @@ CASES = [
     ),
 ]
 
-VERSION_RE = re.compile(r"v?\d+(\.\d+)+([.\-+_]?[0-9A-Za-z]+)*")
 CACHED_MSG = "    - Found cached script output:"
 FOUND_MSG = "  - Found script::"
 
@@ -488,21 +490,8 @@ FOUND_MSG = "  - Found script::"
 # child: one CM run, in-process
 # --------------------------------------------------------------------------
 def child_main(spec_file, out_file):
-    import logging
-
-    records = []
-
-    class Grab(logging.Handler):
-        def emit(self, record):
-            try:
-                records.append(record.getMessage())
-            except Exception:
-                pass
-
-    # Configure the root logger BEFORE CM does (its basicConfig(INFO) then is
-    # a no-op) so that CM's debug messages are visible; do not pass 'v'.
-    logging.basicConfig(level=logging.DEBUG)
-    logging.getLogger().addHandler(Grab())
+    # Before CM configures logging, to see its debug messages; do not pass 'v'.
+    records = golden_runs.grab_log_messages()
 
     with open(spec_file) as f:
         spec = json.load(f)
@@ -527,32 +516,14 @@ def child_main(spec_file, out_file):
             None,
         ),
     }
-    with open(out_file, "w") as f:
-        json.dump(res, f, indent=1, default=repr)
+    golden_runs.save_result(out_file, res)
 
 
 # --------------------------------------------------------------------------
 # parent
 # --------------------------------------------------------------------------
-def scrubbed_env(cm_repos, path_prefix):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CM_")}
-    env["CM_REPOS"] = cm_repos
-    env["CM_CORE_SKIP_INTERNAL_REPOS"] = "yes"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["PATH"] = path_prefix + os.pathsep + env.get("PATH", "")
-    for k in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH"):
-        env.pop(k, None)
-    return env
-
-
 def subst(obj, tmp, url):
-    if isinstance(obj, str):
-        return obj.replace("<tmp>", tmp).replace(URL, url)
-    if isinstance(obj, dict):
-        return {k: subst(v, tmp, url) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [subst(v, tmp, url) for v in obj]
-    return obj
+    return golden_runs.substitute(obj, {"<tmp>": tmp, URL: url})
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -579,34 +550,6 @@ def start_server(folder, log_file):
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def kind_of_scalar(v):
-    if isinstance(v, str):
-        if os.path.isabs(v) and os.path.exists(v):
-            return "path"
-        if VERSION_RE.fullmatch(v.strip()) and v.strip() == v:
-            return "version"
-    return "text"
-
-
-def kind_of(v):
-    if isinstance(v, list):
-        if not v:
-            return "text"
-        kinds = {kind_of_scalar(x) for x in v}
-        return kinds.pop() if len(kinds) == 1 else "text"
-    return kind_of_scalar(v)
-
-
-def contains(v, s):
-    if isinstance(v, str):
-        return s in v
-    if isinstance(v, list):
-        return any(contains(x, s) for x in v)
-    if isinstance(v, dict):
-        return any(contains(x, s) for x in v.values())
-    return False
-
-
 def load_meta(d):
     import yaml  # available in CM's python (cmind depends on pyyaml)
 
@@ -621,62 +564,8 @@ def load_meta(d):
     return {}
 
 
-def script_index(corpus_copy):
-    root = os.path.join(corpus_copy, "repo", "script")
-    out = {}
-    for name in sorted(os.listdir(root)):
-        d = os.path.join(root, name)
-        if os.path.isdir(d):
-            m = load_meta(d)
-            if m.get("uid"):
-                out[m["uid"]] = {
-                    "alias": m.get("alias", name),
-                    "tags": m.get("tags", []),
-                    "cache": bool(m.get("cache", False)),
-                }
-    return out
-
-
-def matching_scripts(tags, scripts):
-    want = [t.strip() for t in tags.split(",") if t.strip() and not t.strip().startswith("_")]
-    if not want:
-        return []
-    return sorted(
-        (uid for uid, s in scripts.items() if all(t in s["tags"] for t in want)),
-        key=lambda u: scripts[u]["alias"],
-    )
-
-
-def cache_entries(cm_repos):
-    d = os.path.join(cm_repos, "repos", "local", "cache")
-    if not os.path.isdir(d):
-        return {}
-    out = {}
-    for uid in os.listdir(d):
-        p = os.path.join(d, uid, "_cm.json")
-        if os.path.isfile(p):
-            try:
-                with open(p) as f:
-                    out[uid] = json.load(f)
-            except Exception:
-                out[uid] = {}
-    return out
-
-
-def describe_entry(meta, scripts):
-    tags = meta.get("tags", [])
-    alias = None
-    for t in tags:
-        if t.startswith("script-artifact-"):
-            s = scripts.get(t[len("script-artifact-") :])
-            alias = s["alias"] if s else t
-    variations = sorted(t for t in tags if t.startswith("_"))
-    return {"script": alias, "variations": variations}
-
-
-def main():  # noqa: C901 - a linear driver
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child_main(sys.argv[2], sys.argv[3])
+def main():
+    if golden_runs.run_as_child(child_main):
         return
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -686,19 +575,7 @@ def main():  # noqa: C901 - a linear driver
         default=os.path.join(os.path.dirname(sys.executable), "cm"),
         help="`cm` executable (default: next to this python)",
     )
-    ap.add_argument(
-        "--base-python",
-        default=None,
-        help="python used to create the throw-away venv (default: python3 on PATH)",
-    )
-    ap.add_argument("--corpus-label", default=None)
-    ap.add_argument(
-        "--out",
-        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "cm_run_golden.json"),
-    )
-    ap.add_argument("--timeout", type=float, default=900.0, help="per-case timeout (s)")
-    ap.add_argument("--only", default=None, help="comma-separated case ids")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    golden_runs.add_run_options(ap, "cm_run_golden.json", timeout=900.0)
     args = ap.parse_args()
 
     try:
@@ -715,224 +592,140 @@ def main():  # noqa: C901 - a linear driver
         version = open(vfile).read().strip() if os.path.isfile(vfile) else "?"
         label = "cmx4mlops==" + version
 
-    base_python = args.base_python or shutil.which("python3")
-    if not base_python:
-        sys.exit("no python3 on PATH; pass --base-python")
+    base_python = golden_runs.base_python(args.base_python)
 
     cases = CASES
     if not shutil.which("wget"):
         print("no wget on PATH: leaving out the _wget cases", file=sys.stderr)
         cases = [c for c in cases if "_wget" not in c[1].split(",")]
-    if args.only:
-        ids = set(args.only.split(","))
-        cases = [c for c in cases if c[0] in ids]
-        if len(cases) != len(ids):
-            sys.exit("unknown case id in --only")
+    cases = golden_runs.select_cases(cases, args.only)
 
-    tmp = os.path.realpath(tempfile.mkdtemp(prefix="cm_run_golden_"))
-    server = None
-    try:
-        corpus_copy = os.path.join(tmp, "cmx4mlops")
-        shutil.copytree(corpus, corpus_copy, symlinks=True)
-        cm_repos = os.path.join(tmp, "cmhome")
+    with golden_runs.temp_dir("cm_run_golden_", args.keep) as tmp:
         logs = os.path.join(tmp, "logs")
         os.makedirs(logs)
         server, url = start_server(subst(SERVED_DIR, tmp, ""), os.path.join(logs, "http.log"))
-        venv = os.path.join(tmp, "pyvenv")
-        subprocess.run([base_python, "-m", "venv", venv], check=True)
-        venv_bin = os.path.join(venv, "bin")
-        env = scrubbed_env(cm_repos, venv_bin)
-
-        def run_setup(cmd):
-            p = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, check=False)
-            if p.returncode != 0:
-                sys.exit(f"setup failed ({p.returncode}): {cmd}\n{p.stdout}\n{p.stderr}")
-            return p.stdout
-
-        run_setup([args.cm, "import", "repo", "--path=" + corpus_copy])
-        cmind_version = [
-            x.strip() for x in run_setup([args.cm, "version"]).splitlines() if x.strip()
-        ][-1]
-        venv_python_version = run_setup([os.path.join(venv_bin, "python3"), "--version"]).strip()
-        pip_version = run_setup(
-            [os.path.join(venv_bin, "python3"), "-m", "pip", "--version"]
-        ).split()[1]
-
-        scripts = script_index(corpus_copy)
-
-        out_cases = []
-        for cid, tags, inputs, notes in cases:
-            work = os.path.join(tmp, "work", cid)
-            os.makedirs(work)
-            spec_file = os.path.join(logs, cid + ".spec.json")
-            res_file = os.path.join(logs, cid + ".result.json")
-            log_file = os.path.join(logs, cid + ".log")
-            with open(spec_file, "w") as f:
-                json.dump({"tags": subst(tags, tmp, url), "inputs": subst(inputs, tmp, url)}, f)
-
-            before = cache_entries(cm_repos)
-            t0 = time.time()
-            timed_out = False
-            with open(log_file, "w") as lf, open(os.devnull) as devnull:
-                try:
-                    p = subprocess.run(  # noqa: PLW1510 - the return code is recorded
-                        [sys.executable, os.path.abspath(__file__), "--child", spec_file, res_file],
-                        env=env,
-                        cwd=work,
-                        stdin=devnull,
-                        stdout=lf,
-                        stderr=subprocess.STDOUT,
-                        timeout=args.timeout,
-                    )
-                    proc_rc = p.returncode
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                    proc_rc = None
-            seconds = round(time.time() - t0, 2)
-            after = cache_entries(cm_repos)
-            new_entries = sorted(
-                (describe_entry(after[u], scripts) for u in after if u not in before),
-                key=lambda d: (str(d["script"]), d["variations"]),
-            )
-
-            res = None
-            if os.path.isfile(res_file):
-                with open(res_file) as f:
-                    res = json.load(f)
-
-            uids = matching_scripts(subst(tags, tmp, url), scripts)
-            found = (res or {}).get("found_script")  # "alias,uid"
-            found_uid = found.split(",")[-1] if found else None
-            case = {
-                "id": cid,
-                "tags": tags,
-                "inputs": inputs,
-                "script": scripts[found_uid]["alias"] if found_uid in scripts else None,
-                "candidates": [scripts[u]["alias"] for u in uids],
-                "cacheable": scripts[found_uid]["cache"] if found_uid in scripts else None,
-            }
-            if res is not None:
-                new_env = res["new_env"] if res["new_env"] is not None else {}
-                new_state = res["new_state"] if res["new_state"] is not None else {}
-                case.update(
-                    {
-                        "returncode": res["return"],
-                        "error": res["error"] if res["return"] else None,
-                        "new_env": new_env,
-                        "new_state": new_state,
-                        "deps": res["deps"],
-                        "cached": bool(res["top_level_cache_hit"]),
-                        "value_kinds": {k: kind_of(v) for k, v in new_env.items()},
-                        "tmp_dependent_keys": sorted(
-                            k for k, v in new_env.items() if contains(v, tmp) or contains(v, url)
-                        ),
-                        "tmp_dependent_state_keys": sorted(
-                            k for k, v in new_state.items() if contains(v, tmp) or contains(v, url)
-                        ),
-                    }
-                )
-            else:
-                with open(log_file) as f:
-                    tail = "\n".join(f.read().splitlines()[-15:])
-                case.update(
-                    {
-                        "returncode": proc_rc,
-                        "error": ("timeout\n" if timed_out else "child crashed\n") + tail,
-                        "new_env": None,
-                        "new_state": None,
-                        "deps": None,
-                        "cached": False,
-                        "value_kinds": {},
-                        "tmp_dependent_keys": [],
-                        "tmp_dependent_state_keys": [],
-                    }
-                )
-            case["new_cache_entries"] = new_entries
-            case["seconds"] = seconds
-            case["notes"] = notes
-            if case["cached"] and new_entries:
-                case["notes"] += " [warning: cache hit but new cache entries were created]"
-            out_cases.append(case)
-            print(
-                f"{cid:<40} rc={case['returncode']} cached={case['cached']!s:<5} "
-                f"keys={len(case['new_env'] or {})} new_entries={len(new_entries)} {seconds}s",
-                file=sys.stderr,
-            )
-
-        import platform
-
-        doc = {
-            "cmind_version": cmind_version,
-            "corpus": label,
-            "produced_by": os.path.basename(sys.executable)
-            + " "
-            + " ".join(shlex.quote(a) for a in sys.argv),
-            "cm_call": "cmind.access({'action':'run','automation':'script','tags':<tags>,"
-            "'quiet':True, **inputs}) in a child process per case",
-            "tmp_root": tmp,
-            "http_server": {
-                "placeholder": URL,
-                "url": url,
-                "folder": SERVED_DIR,
-                "note": "http.server on 127.0.0.1 (free port) serving these files from "
-                "<folder>; <url> in tags and inputs is its base URL; values containing it "
-                "count as tmp-dependent",
-                "files": {
-                    name: {
-                        "size": len(data),
-                        "md5": hashlib.md5(data).hexdigest(),
-                        "base64": base64.b64encode(data).decode("ascii"),
-                    }
-                    for name, data in SERVED.items()
-                },
-            },
-            "host_notes": {
-                "platform": platform.platform(),
-                "machine": platform.machine(),
-                "user_is_root": hasattr(os, "geteuid") and os.geteuid() == 0,
-                "cm_python": sys.version.split()[0],
-                "venv": "<tmp>/pyvenv created with "
-                + base_python
-                + " ("
-                + venv_python_version
-                + ", pip "
-                + pip_version
-                + "); <tmp>/pyvenv/bin is first on PATH, so get,python3 finds it",
-                "network": "only PyPI reachable (pip uses the host's pip config)",
-                "environment": "CM_* removed; CM_REPOS=<tmp>/cmhome (fresh, shared by "
-                "all cases in order); CM_CORE_SKIP_INTERNAL_REPOS=yes; stdin=/dev/null; "
-                "cwd=<tmp>/work/<id>",
-                "tools": {
-                    t: shutil.which(t, path=env["PATH"])
-                    for t in ("python3", "gcc", "g++", "cmake", "java", "javac", "docker", "sudo")
-                },
-            },
-            "notes": [
-                "values are NOT normalised; tmp_root is the temp dir of this run "
-                "(deleted afterwards): values listed in tmp_dependent_keys contain it "
-                "(or the local server's URL)",
-                "value_kinds: path = absolute path existing on disk after the run "
-                "(list: all elements), version = version-like string, text = other",
-                "cached = CM served the top-level script from its cache "
-                "('Found cached script output' at recursion level 0)",
-                "the CM cache persists across cases in the listed order",
-                "new_env key order is as returned by CM (on a cache hit CM reloads "
-                "the entry's JSON, so the order differs from the first run)",
-            ],
-            "cases": out_cases,
-        }
-        with open(args.out, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        print(f"wrote {args.out} ({len(out_cases)} cases, cmind {cmind_version})", file=sys.stderr)
-        if args.keep:
-            print(f"kept temp dir {tmp}", file=sys.stderr)
-    finally:
-        if server is not None:
+        try:
+            doc = run_cases(args, cases, corpus, label, base_python, tmp, url)
+        finally:
             server.shutdown()
             server.server_close()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        golden_runs.write_json(args.out, doc)
+        print(
+            f"wrote {args.out} ({len(doc['cases'])} cases, cmind {doc['cmind_version']})",
+            file=sys.stderr,
+        )
+
+
+def run_cases(args, cases, corpus, label, base_python, tmp, url):
+    """Set up ``<tmp>`` (corpus copy, venv, CM home), run the cases; return the document."""
+    corpus_copy = os.path.join(tmp, "cmx4mlops")
+    shutil.copytree(corpus, corpus_copy, symlinks=True)
+    cm_repos = os.path.join(tmp, "cmhome")
+    logs = os.path.join(tmp, "logs")
+    venv = os.path.join(tmp, "pyvenv")
+    golden_runs.make_venv(base_python, venv)
+    venv_bin = os.path.join(venv, "bin")
+    env = golden_runs.scrubbed_env(
+        ("CM_",), venv_bin, CM_REPOS=cm_repos, CM_CORE_SKIP_INTERNAL_REPOS="yes"
+    )
+
+    def run_setup(cmd):
+        return golden_runs.setup_run(cmd, env, tmp).stdout
+
+    run_setup([args.cm, "import", "repo", "--path=" + corpus_copy])
+    version_lines = [x.strip() for x in run_setup([args.cm, "version"]).splitlines() if x.strip()]
+    cmind_version = version_lines[-1]
+    venv_python_version, pip_version = golden_runs.venv_versions(run_setup, venv_bin)
+
+    scripts = golden_runs.script_index(os.path.join(corpus_copy, "repo", "script"), load_meta)
+    cache = os.path.join(cm_repos, "repos", "local", "cache")
+
+    def describe(meta):
+        return golden_runs.describe_entry(meta, scripts, "script-artifact-")
+
+    out_cases = []
+    for cid, tags, inputs, notes in cases:
+        work = os.path.join(tmp, "work", cid)
+        os.makedirs(work)
+        files = golden_runs.ChildFiles.of_case(logs, cid)
+        before = golden_runs.cache_entries(cache, "_cm.json")
+        child = golden_runs.run_child(
+            golden_runs.child_command(__file__),
+            {"tags": subst(tags, tmp, url), "inputs": subst(inputs, tmp, url)},
+            files,
+            env=env,
+            cwd=work,
+            timeout=args.timeout,
+        )
+        after = golden_runs.cache_entries(cache, "_cm.json")
+        new_entries = golden_runs.new_cache_entries(before, after, describe)
+
+        uids = golden_runs.matching_scripts(subst(tags, tmp, url), scripts)
+        found = (child.result or {}).get("found_script")  # "alias,uid"
+        found_uid = found.split(",")[-1] if found else None
+        case = {
+            "id": cid,
+            "tags": tags,
+            "inputs": inputs,
+            **golden_runs.script_fields(found_uid, uids, scripts),
+            **golden_runs.outcome(child, files.log, [tmp, url]),
+        }
+        golden_runs.finish_case(
+            case,
+            new_entries,
+            round(child.seconds, 2),
+            notes,
+            made_entries=bool(new_entries),
+            width=40,
+        )
+        out_cases.append(case)
+
+    return {
+        "cmind_version": cmind_version,
+        "corpus": label,
+        "produced_by": golden_runs.produced_by(),
+        "cm_call": "cmind.access({'action':'run','automation':'script','tags':<tags>,"
+        "'quiet':True, **inputs}) in a child process per case",
+        "tmp_root": tmp,
+        "http_server": {
+            "placeholder": URL,
+            "url": url,
+            "folder": SERVED_DIR,
+            "note": "http.server on 127.0.0.1 (free port) serving these files from "
+            "<folder>; <url> in tags and inputs is its base URL; values containing it "
+            "count as tmp-dependent",
+            "files": {
+                name: {
+                    "size": len(data),
+                    "md5": hashlib.md5(data).hexdigest(),
+                    "base64": base64.b64encode(data).decode("ascii"),
+                }
+                for name, data in SERVED.items()
+            },
+        },
+        "host_notes": {
+            **golden_runs.host_platform(),
+            "cm_python": sys.version.split()[0],
+            "venv": golden_runs.venv_note(base_python, venv_python_version, pip_version),
+            "network": golden_runs.NETWORK_NOTE,
+            "environment": "CM_* removed; CM_REPOS=<tmp>/cmhome (fresh, shared by "
+            "all cases in order); CM_CORE_SKIP_INTERNAL_REPOS=yes; stdin=/dev/null; "
+            "cwd=<tmp>/work/<id>",
+            "tools": golden_runs.tools_on_path(
+                ("python3", "gcc", "g++", "cmake", "java", "javac", "docker", "sudo"), env["PATH"]
+            ),
+        },
+        "notes": [
+            golden_runs.TMP_NOTE + " (or the local server's URL)",
+            golden_runs.VALUE_KINDS_NOTE,
+            "cached = CM served the top-level script from its cache "
+            "('Found cached script output' at recursion level 0)",
+            "the CM cache persists across cases in the listed order",
+            "new_env key order is as returned by CM (on a cache hit CM reloads "
+            "the entry's JSON, so the order differs from the first run)",
+        ],
+        "cases": out_cases,
+    }
 
 
 if __name__ == "__main__":

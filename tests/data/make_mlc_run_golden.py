@@ -34,6 +34,8 @@ How to reproduce ``tests/data/mlc_run_golden.json``
    even a cache hit takes.
    ``--only ID[,ID...]`` runs a subset (note: later cases rely on the cache state left by
    earlier ones), ``--keep`` keeps the temp dir (with one log per case in ``<tmp>/logs``).
+   ``--out FILE`` writes elsewhere. What it shares with the other generators here is in
+   ``golden_runs.py``, imported from this folder (stdlib only).
 
 What the script does
 --------------------
@@ -120,14 +122,13 @@ Output fields per case
 import argparse
 import json
 import os
-import re
-import shlex
 import shutil
-import subprocess
 import sys
 import tarfile
-import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import golden_runs  # this folder's shared code (cm_snakemake is not installed here)
 
 DEFAULT_CORPUS = "/work/shared/corpora/mlperf-automations-20d3d94c.tar.gz"
 TOP = "mlperf-automations"
@@ -337,7 +338,6 @@ CASES = [
     ("error-unknown-tags", "get,golden-no-such-script", {}, "no script matches: MLC error"),
 ]
 
-VERSION_RE = re.compile(r"v?\d+(\.\d+)+([.\-+_]?[0-9A-Za-z]+)*")
 # The engine indents its messages by self.recursion_spaces, which a nested run leaves changed,
 # so the level of a message is taken from the depth of the engine's run() calls instead.
 CACHED_MSG = "- Found cached script output:"
@@ -444,36 +444,12 @@ def child_main(spec_file, out_file):
             None,
         ),
     }
-    with open(out_file, "w") as f:
-        json.dump(res, f, indent=1, default=repr)
+    golden_runs.save_result(out_file, res)
 
 
 # --------------------------------------------------------------------------
 # parent
 # --------------------------------------------------------------------------
-def scrubbed_env(mlc_repos, path_prefix):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MLC_", "CM_", "CMSM_"))
-        and k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")
-    }
-    env["MLC_REPOS"] = mlc_repos
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["PATH"] = path_prefix + os.pathsep + env.get("PATH", "")
-    return env
-
-
-def subst(obj, tmp):
-    if isinstance(obj, str):
-        return obj.replace("<tmp>", tmp)
-    if isinstance(obj, dict):
-        return {k: subst(v, tmp) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [subst(v, tmp) for v in obj]
-    return obj
-
-
 def input_flags(inputs, prefix=""):
     """The inputs as mlcflow's command-line flags (``mlc.utils.convert_args_to_dictionary``)."""
     flags = []
@@ -494,88 +470,14 @@ def mlc_argv(tags, inputs):
     return ["mlc", "run", "script", "--tags=" + tags, "--quiet", *input_flags(inputs)]
 
 
-def kind_of_scalar(v):
-    if isinstance(v, str):
-        if os.path.isabs(v) and os.path.exists(v):
-            return "path"
-        if VERSION_RE.fullmatch(v.strip()) and v.strip() == v:
-            return "version"
-    return "text"
-
-
-def kind_of(v):
-    if isinstance(v, list):
-        if not v:
-            return "text"
-        kinds = {kind_of_scalar(x) for x in v}
-        return kinds.pop() if len(kinds) == 1 else "text"
-    return kind_of_scalar(v)
-
-
-def contains(v, s):
-    if isinstance(v, str):
-        return s in v
-    if isinstance(v, list):
-        return any(contains(x, s) for x in v)
-    if isinstance(v, dict):
-        return any(contains(x, s) for x in v.values())
-    return False
-
-
-def script_index(corpus_copy):
+def load_meta(d):
     import yaml  # mlcflow depends on pyyaml
 
-    root = os.path.join(corpus_copy, "script")
-    out = {}
-    for name in sorted(os.listdir(root)):
-        p = os.path.join(root, name, "meta.yaml")
-        if os.path.isfile(p):
-            with open(p) as f:
-                m = yaml.safe_load(f) or {}
-            if m.get("uid"):
-                out[m["uid"]] = {
-                    "alias": m.get("alias", name),
-                    "tags": m.get("tags", []),
-                    "cache": bool(m.get("cache", False)),
-                }
-    return out
-
-
-def matching_scripts(tags, scripts):
-    want = [t.strip() for t in tags.split(",") if t.strip() and not t.strip().startswith("_")]
-    if not want:
-        return []
-    return sorted(
-        (uid for uid, s in scripts.items() if all(t in s["tags"] for t in want)),
-        key=lambda u: scripts[u]["alias"],
-    )
-
-
-def cache_entries(mlc_repos):
-    d = os.path.join(mlc_repos, "local", "cache")
-    if not os.path.isdir(d):
+    p = os.path.join(d, "meta.yaml")
+    if not os.path.isfile(p):
         return {}
-    out = {}
-    for name in os.listdir(d):
-        p = os.path.join(d, name, "meta.json")
-        if os.path.isfile(p):
-            try:
-                with open(p) as f:
-                    out[name] = json.load(f)
-            except Exception:
-                out[name] = {}
-    return out
-
-
-def describe_entry(meta, scripts):
-    tags = meta.get("tags", [])
-    alias = None
-    for t in tags:
-        if t.startswith("script-item-"):
-            s = scripts.get(t[len("script-item-") :])
-            alias = s["alias"] if s else t
-    variations = sorted(t for t in tags if t.startswith("_"))
-    return {"script": alias, "variations": variations, "tmp": "tmp" in tags}
+    with open(p) as f:
+        return yaml.safe_load(f) or {}
 
 
 def unpack_corpus(corpus, tmp):
@@ -591,9 +493,8 @@ def unpack_corpus(corpus, tmp):
     return target
 
 
-def main():  # noqa: C901 - a linear driver
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child_main(sys.argv[2], sys.argv[3])
+def main():
+    if golden_runs.run_as_child(child_main):
         return
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -602,19 +503,7 @@ def main():  # noqa: C901 - a linear driver
         default=os.environ.get("CMSM_MLC_CORPUS", DEFAULT_CORPUS),
         help="the mlperf-automations snapshot (.tar.gz) or an unpacked copy",
     )
-    ap.add_argument(
-        "--base-python",
-        default=None,
-        help="python used to create the throw-away venv (default: python3 on PATH)",
-    )
-    ap.add_argument("--corpus-label", default=None)
-    ap.add_argument(
-        "--out",
-        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "mlc_run_golden.json"),
-    )
-    ap.add_argument("--timeout", type=float, default=300.0, help="per-case timeout (s)")
-    ap.add_argument("--only", default=None, help="comma-separated case ids")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    golden_runs.add_run_options(ap, "mlc_run_golden.json", timeout=300.0)
     args = ap.parse_args()
 
     # Do not import mlc here: importing it creates ~/MLC (or $MLC_REPOS) and a .mlc-log.txt
@@ -635,218 +524,134 @@ def main():  # noqa: C901 - a linear driver
         sys.exit(f"no corpus at {corpus} (pass --corpus or set CMSM_MLC_CORPUS)")
     label = args.corpus_label or os.path.basename(corpus).removesuffix(".tar.gz")
 
-    base_python = args.base_python or shutil.which("python3")
-    if not base_python:
-        sys.exit("no python3 on PATH; pass --base-python")
+    base_python = golden_runs.base_python(args.base_python)
+    cases = golden_runs.select_cases(CASES, args.only)
 
-    cases = CASES
-    if args.only:
-        ids = set(args.only.split(","))
-        cases = [c for c in CASES if c[0] in ids]
-        if len(cases) != len(ids):
-            sys.exit("unknown case id in --only")
-
-    tmp = os.path.realpath(tempfile.mkdtemp(prefix="mlc_run_golden_"))
-    try:
-        corpus_copy = unpack_corpus(corpus, tmp)
-        mlc_repos = os.path.join(tmp, "mlchome", "repos")
-        logs = os.path.join(tmp, "logs")
-        os.makedirs(logs)
-        venv = os.path.join(tmp, "pyvenv")
-        subprocess.run([base_python, "-m", "venv", venv], check=True)
-        venv_bin = os.path.join(venv, "bin")
-        env = scrubbed_env(mlc_repos, venv_bin)
-
-        def run_setup(cmd, cwd=tmp):
-            p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-            if p.returncode != 0:
-                sys.exit(f"setup failed ({p.returncode}): {cmd}\n{p.stdout}\n{p.stderr}")
-            return p.stdout + p.stderr
-
-        setup_dir = os.path.join(tmp, "work", "_setup")
-        os.makedirs(setup_dir)
-        run_setup([sys.executable, "-m", "mlc", "add", "repo", corpus_copy], cwd=setup_dir)
-        venv_python_version = run_setup([os.path.join(venv_bin, "python3"), "--version"]).strip()
-        pip_version = run_setup(
-            [os.path.join(venv_bin, "python3"), "-m", "pip", "--version"]
-        ).split()[1]
-
-        scripts = script_index(corpus_copy)
-
-        out_cases = []
-        for cid, tags, inputs, notes in cases:
-            work = os.path.join(tmp, "work", cid)
-            os.makedirs(work)
-            spec_file = os.path.join(logs, cid + ".spec.json")
-            res_file = os.path.join(logs, cid + ".result.json")
-            log_file = os.path.join(logs, cid + ".log")
-            argv = mlc_argv(tags, subst(inputs, tmp))
-            with open(spec_file, "w") as f:
-                json.dump({"argv": argv}, f)
-
-            before = cache_entries(mlc_repos)
-            t0 = time.time()
-            timed_out = False
-            with open(log_file, "w") as lf, open(os.devnull) as devnull:
-                try:
-                    p = subprocess.run(  # noqa: PLW1510 - the return code is recorded
-                        [sys.executable, os.path.abspath(__file__), "--child", spec_file, res_file],
-                        env=env,
-                        cwd=work,
-                        stdin=devnull,
-                        stdout=lf,
-                        stderr=subprocess.STDOUT,
-                        timeout=args.timeout,
-                    )
-                    proc_rc = p.returncode
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                    proc_rc = None
-            seconds = round(time.time() - t0, 2)
-            after = cache_entries(mlc_repos)
-            new_entries = sorted(
-                (describe_entry(after[u], scripts) for u in after if u not in before),
-                key=lambda d: (str(d["script"]), d["variations"]),
-            )
-
-            res = None
-            if os.path.isfile(res_file):
-                with open(res_file) as f:
-                    res = json.load(f)
-
-            uids = matching_scripts(tags, scripts)
-            found = (res or {}).get("found_script")  # "alias, uid"
-            found_uid = found.split(",")[-1].strip() if found else None
-            case = {
-                "id": cid,
-                "tags": tags,
-                "inputs": inputs,
-                "argv": mlc_argv(tags, inputs),
-                "script": scripts[found_uid]["alias"] if found_uid in scripts else None,
-                "candidates": [scripts[u]["alias"] for u in uids],
-                "cacheable": scripts[found_uid]["cache"] if found_uid in scripts else None,
-            }
-            if res is not None:
-                new_env = res["new_env"] if res["new_env"] is not None else {}
-                new_state = res["new_state"] if res["new_state"] is not None else {}
-                case.update(
-                    {
-                        "returncode": res["return"],
-                        "error": res["error"] if res["return"] else None,
-                        "exit_code": res["exit_code"],
-                        "new_env": new_env,
-                        "new_state": new_state,
-                        "deps": res["deps"],
-                        "cached": bool(res["top_level_cache_hit"]),
-                        "value_kinds": {k: kind_of(v) for k, v in new_env.items()},
-                        "tmp_dependent_keys": sorted(
-                            k for k, v in new_env.items() if contains(v, tmp)
-                        ),
-                        "tmp_dependent_state_keys": sorted(
-                            k for k, v in new_state.items() if contains(v, tmp)
-                        ),
-                    }
-                )
-            else:
-                with open(log_file) as f:
-                    tail = "\n".join(f.read().splitlines()[-15:])
-                case.update(
-                    {
-                        "returncode": proc_rc if proc_rc else 1,
-                        "error": ("timeout\n" if timed_out else "child crashed\n") + tail,
-                        "exit_code": proc_rc,
-                        "new_env": None,
-                        "new_state": None,
-                        "deps": None,
-                        "cached": False,
-                        "value_kinds": {},
-                        "tmp_dependent_keys": [],
-                        "tmp_dependent_state_keys": [],
-                    }
-                )
-            case["new_cache_entries"] = new_entries
-            case["seconds"] = seconds
-            case["notes"] = notes
-            if case["cached"] and any(not e["tmp"] for e in new_entries):
-                case["notes"] += " [warning: cache hit but new cache entries were created]"
-            out_cases.append(case)
-            print(
-                f"{cid:<52} rc={case['returncode']} cached={case['cached']!s:<5} "
-                f"keys={len(case['new_env'] or {})} new_entries={len(new_entries)} {seconds}s",
-                file=sys.stderr,
-            )
-
-        import platform
-
+    with golden_runs.temp_dir("mlc_run_golden_", args.keep) as tmp:
         doc = {
             "mlcflow_version": mlcflow_version,
             "corpus": label,
-            "produced_by": os.path.basename(sys.executable)
-            + " "
-            + " ".join(shlex.quote(a) for a in sys.argv),
-            "mlc_call": "sys.argv = argv; mlc.main.main() in a child process per case; the "
-            "result dict handed to mlc.main.process_console_output is kept (on failure: the "
-            "outermost ScriptAutomation.run result; mlc raises ScriptExecutionError)",
-            "tmp_root": tmp,
-            "host_notes": {
-                "platform": platform.platform(),
-                "machine": platform.machine(),
-                "user_is_root": hasattr(os, "geteuid") and os.geteuid() == 0,
-                "mlc_python": sys.version.split()[0],
-                "venv": "<tmp>/pyvenv created with "
-                + base_python
-                + " ("
-                + venv_python_version
-                + ", pip "
-                + pip_version
-                + "); <tmp>/pyvenv/bin is first on PATH, so get,python3 finds it",
-                "network": "only PyPI reachable (pip uses the host's pip config)",
-                "environment": "MLC_*/CM_*/CMSM_* removed; MLC_REPOS=<tmp>/mlchome/repos "
-                "(fresh, shared by all cases in order); stdin=/dev/null; cwd=<tmp>/work/<id>",
-                "tools": {
-                    t: shutil.which(t, path=env["PATH"])
-                    for t in (
-                        "python3",
-                        "gcc",
-                        "g++",
-                        "cmake",
-                        "java",
-                        "javac",
-                        "openssl",
-                        "docker",
-                        "rustc",
-                        "wget",
-                        "sudo",
-                        "nvcc",
-                    )
-                },
-            },
-            "notes": [
-                "values are NOT normalised; tmp_root is the temp dir of this run "
-                "(deleted afterwards): values listed in tmp_dependent_keys contain it",
-                "value_kinds: path = absolute path existing on disk after the run "
-                "(list: all elements), version = version-like string, text = other",
-                "cached = MLC served the top-level script from its cache "
-                "('Found cached script output' logged within the request's own run() call, "
-                "not a dependency's)",
-                "the MLC cache persists across cases in the listed order",
-                "returncode = the engine's return value; the mlc command exits 1 on any "
-                "failure (exit_code)",
-            ],
-            "cases": out_cases,
+            **run_cases(args, cases, corpus, base_python, tmp),
         }
-        with open(args.out, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+        golden_runs.write_json(args.out, doc)
         print(
-            f"wrote {args.out} ({len(out_cases)} cases, mlcflow {mlcflow_version})",
+            f"wrote {args.out} ({len(doc['cases'])} cases, mlcflow {mlcflow_version})",
             file=sys.stderr,
         )
-        if args.keep:
-            print(f"kept temp dir {tmp}", file=sys.stderr)
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_cases(args, cases, corpus, base_python, tmp):
+    """Set up ``<tmp>`` (corpus copy, venv, MLC home), run the cases; return the document's
+    fields from ``produced_by`` on."""
+    corpus_copy = unpack_corpus(corpus, tmp)
+    mlc_repos = os.path.join(tmp, "mlchome", "repos")
+    logs = os.path.join(tmp, "logs")
+    os.makedirs(logs)
+    venv = os.path.join(tmp, "pyvenv")
+    golden_runs.make_venv(base_python, venv)
+    venv_bin = os.path.join(venv, "bin")
+    env = golden_runs.scrubbed_env(("MLC_", "CM_", "CMSM_"), venv_bin, MLC_REPOS=mlc_repos)
+
+    def run_setup(cmd, cwd=tmp):
+        p = golden_runs.setup_run(cmd, env, cwd)
+        return p.stdout + p.stderr
+
+    setup_dir = os.path.join(tmp, "work", "_setup")
+    os.makedirs(setup_dir)
+    run_setup([sys.executable, "-m", "mlc", "add", "repo", corpus_copy], cwd=setup_dir)
+    venv_python_version, pip_version = golden_runs.venv_versions(run_setup, venv_bin)
+
+    scripts = golden_runs.script_index(os.path.join(corpus_copy, "script"), load_meta)
+    cache = os.path.join(mlc_repos, "local", "cache")
+
+    def describe(meta):
+        entry = golden_runs.describe_entry(meta, scripts, "script-item-")
+        return {**entry, "tmp": "tmp" in meta.get("tags", [])}
+
+    out_cases = []
+    for cid, tags, inputs, notes in cases:
+        work = os.path.join(tmp, "work", cid)
+        os.makedirs(work)
+        files = golden_runs.ChildFiles.of_case(logs, cid)
+        before = golden_runs.cache_entries(cache, "meta.json")
+        child = golden_runs.run_child(
+            golden_runs.child_command(__file__),
+            {"argv": mlc_argv(tags, golden_runs.substitute(inputs, {"<tmp>": tmp}))},
+            files,
+            env=env,
+            cwd=work,
+            timeout=args.timeout,
+        )
+        after = golden_runs.cache_entries(cache, "meta.json")
+        new_entries = golden_runs.new_cache_entries(before, after, describe)
+
+        uids = golden_runs.matching_scripts(tags, scripts)
+        found = (child.result or {}).get("found_script")  # "alias, uid"
+        found_uid = found.split(",")[-1].strip() if found else None
+        exit_code = child.returncode if child.result is None else child.result["exit_code"]
+        case = {
+            "id": cid,
+            "tags": tags,
+            "inputs": inputs,
+            "argv": mlc_argv(tags, inputs),
+            **golden_runs.script_fields(found_uid, uids, scripts),
+            **golden_runs.outcome(child, files.log, [tmp], exit_code=exit_code),
+        }
+        if child.result is None:
+            case["returncode"] = child.returncode or 1  # the mlc command exits 1 on a failure
+        golden_runs.finish_case(
+            case,
+            new_entries,
+            round(child.seconds, 2),
+            notes,
+            made_entries=any(not e["tmp"] for e in new_entries),
+            width=52,
+        )
+        out_cases.append(case)
+
+    return {
+        "produced_by": golden_runs.produced_by(),
+        "mlc_call": "sys.argv = argv; mlc.main.main() in a child process per case; the "
+        "result dict handed to mlc.main.process_console_output is kept (on failure: the "
+        "outermost ScriptAutomation.run result; mlc raises ScriptExecutionError)",
+        "tmp_root": tmp,
+        "host_notes": {
+            **golden_runs.host_platform(),
+            "mlc_python": sys.version.split()[0],
+            "venv": golden_runs.venv_note(base_python, venv_python_version, pip_version),
+            "network": golden_runs.NETWORK_NOTE,
+            "environment": "MLC_*/CM_*/CMSM_* removed; MLC_REPOS=<tmp>/mlchome/repos "
+            "(fresh, shared by all cases in order); stdin=/dev/null; cwd=<tmp>/work/<id>",
+            "tools": golden_runs.tools_on_path(
+                (
+                    "python3",
+                    "gcc",
+                    "g++",
+                    "cmake",
+                    "java",
+                    "javac",
+                    "openssl",
+                    "docker",
+                    "rustc",
+                    "wget",
+                    "sudo",
+                    "nvcc",
+                ),
+                env["PATH"],
+            ),
+        },
+        "notes": [
+            golden_runs.TMP_NOTE,
+            golden_runs.VALUE_KINDS_NOTE,
+            "cached = MLC served the top-level script from its cache "
+            "('Found cached script output' logged within the request's own run() call, "
+            "not a dependency's)",
+            "the MLC cache persists across cases in the listed order",
+            "returncode = the engine's return value; the mlc command exits 1 on any "
+            "failure (exit_code)",
+        ],
+        "cases": out_cases,
+    }
 
 
 if __name__ == "__main__":

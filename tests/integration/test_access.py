@@ -263,3 +263,37 @@ def test_customize_is_imported_after_the_dependencies_that_extend_sys_path(
     new_env = json.loads(out)["new_env"]
     assert new_env["CM_USED"] == "ok:user"
     assert new_env["CM_PROBED"] == "user"
+
+
+def test_a_value_that_changes_every_run_does_not_renew_a_cached_caller(
+    make_repo: RepoMaker,
+) -> None:
+    """A dependency that is not cached runs every time, with whatever env it receives; a
+    value made afresh for each run (a uuid file name) must not give its cached caller a new
+    entry every time (node_ident). A change of that dependency's own files still does."""
+    root = make_repo(
+        "volatile",
+        {
+            "builder": "alias: builder\nuid: 'ac0000000000000a'\ntags: [builder]\ncache: true\n"
+            "new_env_keys: [MLC_STAMP]\npost_deps: [{tags: flags-reader}]\n",
+            "flags": "alias: flags\nuid: 'ac0000000000000b'\ntags: [flags-reader]\n",
+        },
+        files={
+            "builder/run.sh": STAMP,
+            "flags/run.sh": 'echo "reading $CM_RUN_UUID" > /dev/null\n',
+        },
+    )
+    assert cli("repo", "add", str(root))[0] == 0
+
+    def built(uuid: str) -> tuple[str, bool]:
+        code, out, err = cli("run", "--tags=builder", f"--env.CM_RUN_UUID={uuid}", "--json")
+        assert code == 0, err
+        data = json.loads(out)
+        return str(data["new_env"]["MLC_STAMP"]), bool(data["from_cache"])
+
+    first, _ = built("1111")
+    again, hit = built("2222")
+    assert hit and again == first
+    (root / "script" / "flags" / "run.sh").write_text('echo "changed $CM_RUN_UUID"\n')
+    changed, hit = built("3333")
+    assert not hit and changed != first

@@ -1,7 +1,8 @@
 """The ResNet50 / ImageNet code path of the MLPerf scripts, on small files made here and
 served through file:// URLs: a model with ResNet50's interface (input ``input_tensor:0``,
-NCHW 224x224; outputs ``ArgMax:0`` with classes 1..1000 and ``softmax_tensor:0``) and a few
-JPEGs with CM's ``val_map.txt``, as a folder and as a checksummed archive."""
+NCHW 224x224; outputs ``ArgMax:0`` with classes 1..1000 and ``softmax_tensor:0``; the one
+``tests/data/mlperf_ref_standins.py`` makes for the MLPerf reference run) and a few JPEGs with
+CM's ``val_map.txt``, as a folder and as a checksummed archive."""
 
 from __future__ import annotations
 
@@ -12,45 +13,11 @@ from pathlib import Path
 import pytest
 
 from ..conftest import cli
+from ..data.mlperf_ref_standins import COLOURS, make_model
 
 pytestmark = pytest.mark.slow
 
 REQUEST = "app mlperf inference mlperf-inference-onnx _resnet50"
-COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]  # labels 0, 1, 2
-
-
-def resnet50_like(path: Path) -> None:
-    """Mean colour -> class: red -> 1, green -> 2, blue -> 3 (ResNet50's offset of one)."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weights = np.zeros((3, 1001), np.float32)
-    for channel in range(3):
-        weights[channel, channel + 1] = 1.0
-    nodes = [
-        helper.make_node("GlobalAveragePool", ["input_tensor:0"], ["pooled"]),
-        helper.make_node("Flatten", ["pooled"], ["flat"]),
-        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
-        helper.make_node("ArgMax", ["logits"], ["ArgMax:0"], axis=1, keepdims=0),
-        helper.make_node("Softmax", ["logits"], ["softmax_tensor:0"], axis=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "resnet50-like",
-        [helper.make_tensor_value_info("input_tensor:0", TensorProto.FLOAT, ["n", 3, 224, 224])],
-        [
-            helper.make_tensor_value_info("ArgMax:0", TensorProto.INT64, ["n"]),
-            helper.make_tensor_value_info("softmax_tensor:0", TensorProto.FLOAT, ["n", 1001]),
-        ],
-        [
-            numpy_helper.from_array(weights, "w"),
-            numpy_helper.from_array(np.zeros(1001, np.float32), "b"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
 
 
 @pytest.fixture
@@ -59,7 +26,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
     model = tmp_path / "mirror" / "resnet50_v1.onnx"
     model.parent.mkdir()
-    resnet50_like(model)
+    make_model(model)  # the class is 1 + the channel with the largest mean (red, green, blue)
     images = tmp_path / "imagenet-val"
     images.mkdir()
     lines = []

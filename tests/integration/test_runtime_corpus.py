@@ -20,10 +20,7 @@ import base64
 import functools
 import http.server
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,13 +28,11 @@ from typing import Any
 
 import pytest
 
-from cm_snakemake.cache.store import CacheStore
 from cm_snakemake.errors import CMSnakemakeError
-from cm_snakemake.index.repos import open_repository
-from cm_snakemake.index.scripts import ScriptIndex
-from cm_snakemake.runtime.runner import NodeResult, Runtime
+from cm_snakemake.runtime.runner import NodeResult
 
 from ..conftest import DATA
+from . import goldens
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -48,16 +43,7 @@ SERVER = GOLDEN["http_server"]
 
 @pytest.fixture(scope="module")
 def world(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("runtime")
-    venv = root / "pyvenv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    return {
-        "root": root,
-        "venv": venv,
-        "index": ScriptIndex([open_repository(corpus)]),
-        "cache": CacheStore(root / "cache"),
-        "results": {},
-    }
+    return goldens.make_world(corpus, tmp_path_factory.mktemp("runtime"))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -84,20 +70,12 @@ def server(world: dict[str, Any]) -> Iterator[str]:
         thread.join()
 
 
-def _subst(value: Any, root: Path, url: str) -> Any:
-    text = json.dumps(value).replace("<tmp>", str(root)).replace(SERVER["placeholder"], url)
-    return json.loads(text)
-
-
 def _run(
     world: dict[str, Any], url: str, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> NodeResult:
-    root = world["root"]
-    monkeypatch.setenv("PATH", f"{world['venv'] / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    work = root / "work" / case["id"]
-    work.mkdir(parents=True)
-    runtime = Runtime(world["index"], cache=world["cache"], workdir=str(work))
-    return runtime.run(_subst(case["tags"], root, url), _subst(case["inputs"], root, url))
+    placeholders = {"<tmp>": str(world["root"]), SERVER["placeholder"]: url}
+    tags, inputs = (goldens.substitute(case[k], placeholders) for k in ("tags", "inputs"))
+    return goldens.run_case(world, case["id"], tags, inputs, monkeypatch)
 
 
 def _check_error_message(case: dict[str, Any], message: str) -> None:

@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cm_snakemake.cache.store import CacheStore
 from cm_snakemake.errors import CMSnakemakeError
-from cm_snakemake.index.repos import open_repository
-from cm_snakemake.index.scripts import ScriptIndex
-from cm_snakemake.runtime.runner import NodeResult, Runtime
+from cm_snakemake.runtime.runner import NodeResult
 
 from ..conftest import DATA
+from . import goldens
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -40,33 +36,14 @@ CASES: list[dict[str, Any]] = GOLDEN["cases"]
 
 @pytest.fixture(scope="module")
 def world(mlc_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("runtime-mlc")
-    venv = root / "pyvenv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    return {
-        "root": root,
-        "venv": venv,
-        "index": ScriptIndex([open_repository(mlc_corpus)]),
-        "cache": CacheStore(root / "cache"),
-        "results": {},
-    }
-
-
-def _inputs(case: dict[str, Any], root: Path) -> dict[str, Any]:
-    text = json.dumps(case["inputs"]).replace("<tmp>", str(root))
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return goldens.make_world(mlc_corpus, tmp_path_factory.mktemp("runtime-mlc"))
 
 
 def _run(
     world: dict[str, Any], case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> NodeResult:
-    root = world["root"]
-    monkeypatch.setenv("PATH", f"{world['venv'] / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    work = root / "work" / case["id"]
-    work.mkdir(parents=True)
-    runtime = Runtime(world["index"], cache=world["cache"], workdir=str(work))
-    return runtime.run(case["tags"], _inputs(case, root))
+    inputs = goldens.substitute(case["inputs"], {"<tmp>": str(world["root"])})
+    return goldens.run_case(world, case["id"], case["tags"], inputs, monkeypatch)
 
 
 def _differing(
