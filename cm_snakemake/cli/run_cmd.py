@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 
 from .._util.secretenv import HIDDEN, conceal, given, strip
-from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
+from ..errors import EXIT_OK, EXIT_USER_ERROR, CMSnakemakeError, UsageError
 from ..plan.inputs import ENGINE_INPUTS
 from .options import BOOL, PATH, WHOLE, Command, Flag
 from .script_cmd import INPUT_ARGUMENTS, REQUEST_ARGUMENTS, InputOptions, open_index, request_from
@@ -181,8 +182,15 @@ def _through_snakemake(
     with open(os.path.join(run_dir, "request.json"), "w", encoding="utf-8") as fh:
         json.dump({"request": request, "inputs": conceal(inputs)}, fh)  # secrets: via env
     snakefile = os.path.join(run_dir, "Snakefile")
+    target_file = os.path.join(run_dir, "target")  # the controller's compiled target
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(target_file)
     with open(snakefile, "w", encoding="utf-8") as fh:
-        fh.write(_SNAKEFILE.format(request_file=os.path.join(run_dir, "request.json")))
+        fh.write(
+            _SNAKEFILE.format(
+                request_file=os.path.join(run_dir, "request.json"), target_file=target_file
+            )
+        )
     command = [sys.executable, "-m", "snakemake", "-s", snakefile, "--rerun-incomplete"]
     command += ["--cores", jobs or "all"] if not profile else ["--profile", profile]
     if profile and jobs:
@@ -200,22 +208,49 @@ def _through_snakemake(
             "a job failed (see its log above)",
             returncode=done.returncode,
         )
-    target = workflow.target(request, **inputs)  # compiled by the run: a file read here
-    with open(target, encoding="utf-8") as fh:
-        result = json.load(fh)
+    result = _read_target(target_file, request)
     _print(ctx, result, options.json)
     return EXIT_OK
 
 
+def _read_target(target_file: str, request: str) -> dict[str, Any]:
+    """The root result of the run Snakemake just finished: the file its controller compiled
+    as the target (planning again here could give another key if a script wrote into its own
+    folder meanwhile)."""
+    try:
+        with open(target_file, encoding="utf-8") as fh:
+            target = fh.read().strip()
+        with open(target, encoding="utf-8") as fh:
+            data: dict[str, Any] = json.load(fh)
+    except FileNotFoundError as exc:
+        raise CMSnakemakeError(
+            f"the Snakemake run of '{request}' finished, but its result {exc.filename} is "
+            "missing (it was moved or removed while the run ended)",
+            hint="Run the request again; its finished steps are reused.",
+        ) from None
+    except ValueError:
+        raise CMSnakemakeError(
+            f"the result of '{request}' ({target}) is not valid JSON",
+            hint="Run the request again; its finished steps are reused.",
+        ) from None
+    return data
+
+
 _SNAKEFILE = """# Written by cm-snakemake run --jobs/--profile for one request.
 import json
+import os
 from cm_snakemake.compile.workflow import cm
 
 from cm_snakemake._util.secretenv import reveal
 _REQUEST = reveal(json.load(open({request_file!r})))
 
+_TARGET = cm.target(_REQUEST["request"], **_REQUEST["inputs"])
+if not os.path.exists({target_file!r}):  # the controller's, not a job's second reading
+    with open({target_file!r}, "w") as _fh:
+        _fh.write(_TARGET)
+
 rule cm_request:
-    input: cm.target(_REQUEST["request"], **_REQUEST["inputs"])
+    input: _TARGET
 
 include: cm.rules()
 """
