@@ -70,6 +70,15 @@ class CacheEntry:
         state: dict[str, Any] = self.result.get("new_state", {})
         return state
 
+    @property
+    def expires(self) -> float | None:
+        """When the entry's ``cache_expiration`` runs out (seconds since the epoch), if set."""
+        value = self.result.get("expires")
+        return float(value) if isinstance(value, int | float) else None
+
+    def expired(self) -> bool:
+        return self.expires is not None and self.expires <= time.time()
+
 
 def safe_name(text: str) -> str:
     """A folder name from ``text`` that cannot leave its parent (no ``/``, no ``..``)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 
 from .._util.secretenv import HIDDEN, conceal, given, strip
 from ..errors import EXIT_OK, EXIT_USER_ERROR, CMSnakemakeError, UsageError
@@ -77,8 +76,7 @@ def _remembered_hit(
     entry = CacheStore(options.cache_dir).lookup(found.alias, found.key)
     if entry is None:
         return None
-    expires = entry.result.get("expires")
-    if isinstance(expires, int | float) and expires <= time.time():
+    if entry.expired():
         return None  # past its cache_expiration: the runtime rebuilds it
     options.check_inputs(found.accepted)
     return {"key": found.key, **entry.result, "from_cache": True, "path": entry.path}

@@ -353,6 +353,10 @@ class ScriptIndex:
 
     # -- access ------------------------------------------------------------------------------
 
+    def repository(self, entry: ScriptEntry) -> Repository:
+        """The repository ``entry`` was read from."""
+        return self._repo_of[entry.path]
+
     def bundled_paths(self) -> tuple[str, ...]:
         """The script folders of the bundled repository (a prefix of its scripts' paths)."""
         return tuple(r.scripts_dir + os.sep for r in self.repos if r.bundled)

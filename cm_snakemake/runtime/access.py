@@ -125,8 +125,7 @@ class HookAccess:
 
     def _artifact(self, entry: ScriptEntry) -> Artifact:
         meta: dict[str, Any] = to_jsonable(self.index.meta(entry))
-        repo = next((r for r in self.index.repos if r.alias == entry.repo), None)
-        return Artifact(entry.path, meta, repo.root if repo else "")
+        return Artifact(entry.path, meta, self.index.repository(entry).root)
 
     def _find_repos(self, i: dict[str, Any]) -> Result:
         wanted = str(i.get("artifact", "") or "")

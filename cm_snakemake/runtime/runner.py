@@ -29,7 +29,7 @@ from typing import Any
 from .._util.reporting import NullReporter, Reporter
 from .._util.secretenv import restore, strip
 from .._util.settings import settings
-from ..cache.store import CacheStore, file_lock, safe_name
+from ..cache.store import CacheEntry, CacheStore, file_lock, safe_name
 from ..errors import CMSnakemakeError
 from ..plan.calls import planned_call, root_call
 from ..plan.keys import family_key, tag_env
@@ -274,8 +274,10 @@ class Runtime:
 
     def _hit(self, node: PlanNode) -> NodeResult | None:
         entry = self.cache.lookup(node.alias, node.key)
-        if entry is None:
-            return None
+        return None if entry is None else self._stored(node, entry)
+
+    def _stored(self, node: PlanNode, entry: CacheEntry) -> NodeResult:
+        """The result a complete cache entry of ``node`` holds."""
         if "relocated_from" in entry.result:
             self.reporter.note(
                 f"cache entry of {node.alias} moved from "
@@ -295,23 +297,13 @@ class Runtime:
             secret_keys=list(entry.result.get("secret_keys", [])),
         )
 
-    def _expired(self, node: PlanNode) -> bool:
-        """Whether the complete entry of ``node`` has passed its ``cache_expiration``."""
-        entry = self.cache.lookup(node.alias, node.key)
-        expires = entry.result.get("expires") if entry is not None else None
-        if isinstance(expires, int | float) and expires <= time.time():
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(expires))
-            self.reporter.note(f"{node.alias}: the cache entry expired at {when}; rebuilding it")
-            return True
-        return False
-
     def _satisfying(self, start: Start, node: PlanNode, family: str) -> NodeResult | None:
         """CM's reuse across version requests: an entry of the same family (the same key
         but for the versions asked for) whose version satisfies this request."""
         mine = tag_env(start)
         found = []
         for entry in self.cache.entries_of(node.alias):
-            if entry.result.get("family") != family or entry.key == node.key:
+            if entry.result.get("family") != family or entry.key == node.key or entry.expired():
                 continue
             if not start.versions.allows(str(entry.result.get("version", ""))):
                 continue
@@ -327,7 +319,7 @@ class Runtime:
             f"{node.alias}: the entry {entry.key[:12]} (version "
             f"{entry.result.get('version') or 'unknown'}) serves this request too; using it"
         )
-        return self._hit(dataclasses.replace(node, key=entry.key))
+        return self._stored(dataclasses.replace(node, key=entry.key), entry)
 
     def _restored(self, node: PlanNode) -> NodeResult | None:
         """In a Snakemake job: an entry another process completed after this workflow's
@@ -353,11 +345,18 @@ class Runtime:
         planned: Sequence[StaticDep | ResidualDep] = (),
         satisfying: bool = False,
     ) -> NodeResult:
-        family = family_key(start, self.planner.facts, node.deps)
-        expired = not rebuild and self._expired(node)
-        rebuild = rebuild or expired
-        if not rebuild:
-            hit = self._hit(node) or (self._satisfying(start, node, family) if satisfying else None)
+        entry = None if rebuild else self.cache.lookup(node.alias, node.key)
+        expired = entry is not None and entry.expired()
+        if expired:
+            assert entry is not None and entry.expires is not None
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.expires))
+            self.reporter.note(f"{node.alias}: the cache entry expired at {when}; rebuilding it")
+            rebuild = True
+        if entry is not None and not expired:
+            return self._stored(node, entry)
+        family = family_key(start, self.planner.facts, node.deps)  # only a miss needs it
+        if not rebuild and satisfying:
+            hit = self._satisfying(start, node, family)
             if hit is not None:
                 return hit
         with self.cache.lock(node.alias, node.key, on_wait=self._waiting(node)):

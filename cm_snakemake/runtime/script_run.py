@@ -215,12 +215,11 @@ class ScriptRun:
         """The ``*_TMP_*`` paths CM sets before the dependencies (they are local keys: the
         dependencies do not see them, docs/cm-behaviour.md §8.6)."""
         prefix, entry = self.start.prefix, self.start.entry
-        repo = next((r for r in self.runtime.provider.index.repos if r.alias == entry.repo), None)
-        root = repo.root if repo else os.path.dirname(os.path.dirname(self.meta.path))
+        repo = self.runtime.provider.index.repository(entry)
         self._env[f"{prefix}TMP_CURRENT_PATH"] = self.runtime.workdir
-        self._env[f"{prefix}TMP_CURRENT_SCRIPT_REPO_PATH"] = root
+        self._env[f"{prefix}TMP_CURRENT_SCRIPT_REPO_PATH"] = repo.root
         self._env[f"{prefix}TMP_CURRENT_SCRIPT_REPO_PATH_WITH_PREFIX"] = (
-            os.path.join(root, repo.prefix) if repo and repo.prefix else root
+            os.path.join(repo.root, repo.prefix) if repo.prefix else repo.root
         )
         self._env[f"{prefix}TMP_CURRENT_SCRIPT_PATH"] = self.meta.path
 
