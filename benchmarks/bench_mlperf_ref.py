@@ -113,6 +113,7 @@ class Tool:
     request: standins.Request
     env: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # more flags of ``run`` (``--jobs=2``)
 
     def setup(self, argv: list[str]) -> str:
         done = subprocess.run(
@@ -202,7 +203,7 @@ def run_cmsm(tool: Tool, folder: Path, timeout: float) -> Outcome:
     work = folder / "work"
     work.mkdir(parents=True)
     log = folder / "cmsm.log"
-    argv = [*tool.command, "run", standins.REQUEST, *tool.request.flags()]
+    argv = [*tool.command, "run", standins.REQUEST, *tool.request.flags(), *tool.flags]
     cpu, start = children_cpu(), time.perf_counter()
     rc: int | None = None
     with log.open("w") as lf:

@@ -39,19 +39,34 @@ def _job(options: JobOptions, ctx: Context) -> int:
     key = options.key
     if not plan_file or not key:
         raise UsageError("job needs --plan=FILE and --key=KEY", hint=JOB.usage)
-    with open(plan_file, encoding="utf-8") as fh:
-        plan = Plan.from_json(json.load(fh))
+    try:
+        with open(plan_file, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the compiled node {plan_file}: {exc.strerror or exc}",
+            hint="The workflow's .cmsm folder moved or was removed; run Snakemake again "
+            "so that it compiles its targets afresh.",
+        ) from None
+    except ValueError as exc:
+        raise UsageError(
+            f"the compiled node {plan_file} is not valid JSON ({exc})",
+            hint="Remove it and run Snakemake again.",
+        ) from None
+    plan = Plan.from_json(data)
+    callers = [str(k) for k in data.get("callers", [])]
     if key not in plan.nodes:
         raise UsageError(f"node {key} is not in the plan {plan_file}")
     runtime = Runtime(
         open_index(ctx),
         cache=CacheStore(options.cache_dir),
+        facts={k: dict(v) for k, v in plan.facts.items()},
         reporter=ctx.reporter,
         results_dir=options.results,
     )
     if options.timeout is not None:
         runtime.timeout_minutes = options.timeout or None
-    result = runtime.run_planned(plan, key)
+    result = runtime.run_planned(plan, key, callers)
     node = plan.node(key)
     state = "reused" if result.from_cache else "done"
     print(f"{node.script} {','.join(node.variations)} [{key[:12]}]: {state}", file=ctx.out)

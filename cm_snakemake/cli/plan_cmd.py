@@ -75,7 +75,8 @@ def render_plan(plan: Plan) -> str:
             last = i == len(node.deps) - 1
             branch = prefix.replace("├─", "│ ").replace("└─", "  ") + ("└─ " if last else "├─ ")
             if isinstance(dep, StaticDep):
-                walk(dep.key, branch, f"{dep.list} '{dep.tags}' → ")
+                where = " (in its caller's job)" if dep.inline else ""
+                walk(dep.key, branch, f"{dep.list} '{dep.tags}'{where} → ")
             else:
                 lines.append(f"{branch}{dep.list} '{dep.tags}' → decided at run time: {dep.reason}")
 
@@ -84,7 +85,9 @@ def render_plan(plan: Plan) -> str:
     lines.append(
         f"{stats['nodes']} nodes ({stats['cached_nodes']} cached), {stats['static_deps']} static "
         f"and {stats['residual_deps']} run-time dependencies: "
-        f"{float(stats['static_share']) * 100:.1f}% decided at plan time"
+        f"{float(stats['static_share']) * 100:.1f}% decided at plan time; "
+        f"{stats['jobs']} Snakemake jobs; static dependencies run inside their caller's job: "
+        f"{stats['in_parent_job_deps']}"
     )
     return "\n".join(lines)
 

@@ -192,27 +192,42 @@ class CMWorkflow:
         """All nodes of the compiled targets. Each node is also written, with the nodes of
         its static dependencies, to ``nodes/<key>.json``: what its job reads. A file per node
         keeps every job's command the same whichever targets a run asked for."""
+        from .callers import callers_of
+
         nodes: dict[str, Any] = {}
+        roots: list[str] = []
+        facts: dict[str, Any] = {}  # the host facts the plans were made with
         for file in [*self.plan_files, *(extra or [])]:
-            for node in self._plan_json(file)["nodes"]:
+            data = self._plan_json(file)
+            roots.append(data["root"])
+            facts.update(data.get("facts", {}))
+            for node in data["nodes"]:
                 nodes[node["key"]] = node
-        for key, node in nodes.items():
+        callers = callers_of(roots, nodes)
+        for key in nodes:
             path = os.path.join(self.nodes_dir, f"{key}.json")
-            if os.path.isfile(path):
-                continue
-            deps = [nodes[d["key"]] for d in node["deps"] if d.get("key") in nodes]
+            chain = callers.chain(key)
+            wanted = [key, *chain, *callers.replay_inputs(key)]
+            for k in [key, *chain]:
+                wanted += [d["key"] for d in nodes[k]["deps"] if d.get("key") in nodes]
+            # written when it changed: its callers depend on the targets of the run
             _write_json(
                 path,
                 {
                     "format": 1,
                     "request": key,
                     "root": key,
-                    "facts": {},
+                    "facts": facts,  # a job plans what it runs inline with the same facts
                     "notes": [],
-                    "nodes": [node, *deps],
+                    "callers": chain,
+                    "nodes": [nodes[k] for k in dict.fromkeys(wanted)],
                 },
+                if_changed=True,
             )
-        return {"nodes": list(nodes.values())}
+        return {
+            "nodes": list(nodes.values()),
+            "replay_inputs": {k: callers.replay_inputs(k) for k in callers.parent},
+        }
 
     def rule_specs(self, plan: dict[str, Any], owner: object | None = None) -> list[RuleSpec]:
         """The rules to declare for ``plan``. With ``owner`` (the Snakemake ``workflow``),
@@ -272,10 +287,14 @@ def rule_specs(
                 local=node["alias"].startswith(_LOCAL_PREFIXES),
             )
         spec.nodes[node["key"]] = node
-        spec.inputs_of[node["key"]] = [
-            workflow.output_of(by_key[d["key"]])
+        before = plan.get("replay_inputs", {}).get(node["key"], [])
+        needed = [
+            d["key"]
             for d in node["deps"]
-            if d["kind"] == "static" and d["key"] in by_key
+            if d["kind"] == "static" and not d.get("inline") and d["key"] in by_key
+        ]
+        spec.inputs_of[node["key"]] = [
+            workflow.output_of(by_key[k]) for k in dict.fromkeys([*needed, *before])
         ]
     return list(specs.values())
 
@@ -318,11 +337,19 @@ def _read_json(path: str) -> dict[str, Any]:
     return data
 
 
-def _write_json(path: str, data: Any) -> None:
+def _write_json(path: str, data: Any, *, if_changed: bool = False) -> None:
+    text = json.dumps(data, indent=1, default=str)
+    if if_changed:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if fh.read() == text:
+                    return
+        except OSError:
+            pass
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, default=str)
+        fh.write(text)
     os.replace(tmp, path)
 
 

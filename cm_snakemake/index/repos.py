@@ -310,6 +310,9 @@ class Registry:
                     f"another repository with alias '{repo.alias}' is registered: {other.root}",
                     hint=f"Remove it first with 'cm-snakemake repo rm {other.alias}'.",
                 )
+        from .shipped import write_manifest
+
+        write_manifest(self.home, repo.root)  # the files it ships (``shipped.py``)
         self._save([*self._stored(), (repo.root, allow_external_links)])
         return repo
 
@@ -325,6 +328,12 @@ class Registry:
                 pass
             if path in (wanted, name) or alias == name:
                 self._save([row for row in rows if row[0] != path])
+                from .shipped import manifest_path
+
+                try:
+                    os.unlink(manifest_path(self.home, path))
+                except OSError:
+                    pass
                 return path
         if name == open_repository(BUNDLED_REPO_PATH).alias:
             raise RepoError("the bundled repository is always registered and cannot be removed")

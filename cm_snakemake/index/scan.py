@@ -14,9 +14,11 @@ returns a :class:`ScriptScan`:
   (``echo "X=..." >> tmp-run-env.out``); ``native_writes_all`` when a file writes that file
   with keys that are not spelled out.
 * ``has_preprocess``/``has_postprocess``/``has_predeps`` and ``native_scripts``.
-* ``digest``: a hash of every file in the folder except the meta files (whose meaning has its
-  own digest) and ``tmp-*`` leftovers, so editing ``run.sh`` or ``customize.py`` changes the
-  content keys of the script's nodes while reformatting the meta does not.
+* ``digest``: a hash of the script's code (``customize.py``, Python modules, native scripts)
+  and of the other files its repository ships (``shipped.py``), without the meta files (whose
+  meaning has its own digest) and ``tmp-*`` leftovers, so editing ``run.sh`` or
+  ``customize.py`` changes the content keys of the script's nodes while reformatting the meta,
+  or a run writing into the script's folder, does not.
 
 A file that is a link is read only when following it is allowed in its repository
 (:func:`cm_snakemake.index.links.followable_link`); linked folders are not entered.
@@ -98,8 +100,12 @@ def _files(folder: str) -> list[str]:
     return found
 
 
-def scan_script(folder: str) -> ScriptScan:
-    """Scan the files of the script in ``folder``."""
+_CODE_SUFFIXES = (".py", ".sh", ".bat", ".ps1")
+
+
+def scan_script(folder: str, shipped: frozenset[str] | None = None) -> ScriptScan:
+    """Scan the files of the script in ``folder``; ``shipped``: the paths (relative to it)
+    of the files besides its code that its digest covers (None: every file)."""
     digest = hashlib.sha256()
     refs: set[str] = set()
     reads_all = False
@@ -116,7 +122,9 @@ def scan_script(folder: str) -> ScriptScan:
                 data = fh.read(_MAX_FILE + 1)
         except OSError:
             continue
-        if rel not in _META_NAMES:  # the meta's meaning is in its own digest, not its text
+        if rel in _META_NAMES:  # the meta's meaning is in its own digest, not its text
+            pass
+        elif shipped is None or rel in shipped or rel.endswith(_CODE_SUFFIXES):
             digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
         if len(data) > _MAX_FILE or (not rel.endswith(_TEXT_SUFFIXES) and "." in rel):
             continue

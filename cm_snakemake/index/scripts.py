@@ -220,8 +220,11 @@ class ScriptIndex:
         *,
         cache_dir: str | os.PathLike[str] | None = None,
         reporter: Reporter | None = None,
+        home: str | None = None,
     ) -> None:
         self.repos = list(repos)
+        self.home = home  # where registration manifests are (``shipped.py``)
+        self._shipped: dict[str, dict[str, frozenset[str]] | None] = {}
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
         self.reporter = reporter or NullReporter()
         self._repo_of: dict[str, Repository] = {}
@@ -246,7 +249,12 @@ class ScriptIndex:
     ) -> ScriptIndex:
         """Open the index of every registered repository, persisted under the home folder."""
         registry = registry or Registry()
-        return cls(registry.repositories(), cache_dir=registry.index_dir, reporter=reporter)
+        return cls(
+            registry.repositories(),
+            cache_dir=registry.index_dir,
+            reporter=reporter,
+            home=registry.home,
+        )
 
     def _snapshot_file(self, repo: Repository, kind: str) -> str | None:
         if self.cache_dir is None:
@@ -415,16 +423,29 @@ class ScriptIndex:
         store = self._scan_store.get(repo.root)
         if store is None:
             store = self._scan_store[repo.root] = dict(self._read_snapshot(repo, "scans"))
-        sig = folder_signature(entry.path)
+        shipped = self._shipped_in(repo, entry.path)
+        sig = (folder_signature(entry.path), None if shipped is None else tuple(sorted(shipped)))
         stored = store.get(entry.path)
         if stored is not None and stored[0] == sig:
             found = scan_from_plain(stored[1])
         else:
-            found = scan_script(entry.path)
+            found = scan_script(entry.path, shipped)
             store[entry.path] = (sig, scan_to_plain(found))
             self._scans_dirty.add(repo.root)
         self._scans[entry.path] = found
         return found
+
+    def _shipped_in(self, repo: Repository, folder: str) -> frozenset[str] | None:
+        """The files the repository ships in script ``folder`` (relative to it), or None."""
+        if repo.root not in self._shipped:
+            from .shipped import shipped_files
+
+            found = None if repo.bundled else shipped_files(self.home, repo.root)
+            self._shipped[repo.root] = None if found is None else _by_folder(found)
+        groups = self._shipped[repo.root]
+        if groups is None:
+            return None
+        return groups.get(os.path.relpath(folder, repo.root), frozenset())
 
     def flush(self) -> None:
         """Save the scans made since the index was opened (an accelerator; errors are notes)."""
@@ -452,3 +473,14 @@ class ScriptIndex:
     def all_tags(self) -> set[str]:
         """Return every tag of every usable script."""
         return {t for e in self.entries for t in e.tags}
+
+
+def _by_folder(paths: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Paths relative to a repository grouped by the script folder holding them (as paths
+    relative to the repository), each relative to that folder."""
+    groups: dict[str, set[str]] = {}
+    for path in paths:
+        parts = path.split(os.sep)
+        for cut in range(1, len(parts)):
+            groups.setdefault(os.sep.join(parts[:cut]), set()).add(os.sep.join(parts[cut:]))
+    return {k: frozenset(v) for k, v in groups.items()}

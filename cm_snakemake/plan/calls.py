@@ -83,20 +83,22 @@ def _mapping_input(inputs: dict[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
-def planned_call(node: PlanNode) -> Call:
+def planned_call(node: PlanNode, *, env: Mapping[str, Any] | None = None) -> Call:
     """The call that runs ``node`` as planned: its script, full variation list, versions,
-    inputs, const, patches and the known part of the env it receives."""
-    env = PEnv(
+    inputs, const, patches and the known part of the env it receives (or ``env``, the env
+    its job replayed)."""
+    values = node.env if env is None else env
+    penv = PEnv(
         {
-            k: tuple(v) if isinstance(v, list) else v
-            for k, v in node.env.items()
+            k: tuple(v) if isinstance(v, list | tuple) else v
+            for k, v in values.items()
             if not isinstance(v, Mapping)
         }
     )
     inputs = {**thaw(node.inputs), **thaw(node.versions)}
     return Call(
         TagQuery(variations=node.variations),
-        env,
+        penv,
         thaw(node.const),
         inputs,
         thaw(node.add_deps_recursive),

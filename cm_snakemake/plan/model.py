@@ -64,6 +64,13 @@ class StaticDep:
     """CM runs a ``dynamic`` dependency even when its parent comes from the cache."""
     ident: str = ""
     """What the parent's key takes from this dependency (:func:`~.keys.node_ident`)."""
+    inline: str = ""
+    """Why the dependency runs inside its parent's job rather than in a job of its own
+    (empty: a job of its own, an edge). See "Jobs and the env between them" in
+    docs/architecture.md."""
+    after: tuple[str, ...] = ()
+    """Keys of dependencies called before it whose run-time exports it may read: its job
+    runs after theirs and replays those values (docs/architecture.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,8 @@ class PlanNode:
     files_digest: str = ""
     resources: FrozenMap[str, str] = field(default_factory=FrozenMap)
     """``resources:`` of the meta and variations: threads, mem_mb, runtime, gpus, disk_mb."""
+    env_wildcards: tuple[tuple[str, str], ...] = ()
+    """Keys of the received env only run time names: (pattern, what may write them)."""
 
     @property
     def static_deps(self) -> list[StaticDep]:
@@ -135,6 +144,8 @@ class PlanNode:
         for d in data["deps"]:
             fields = {k: v for k, v in d.items() if k != "kind"}
             fields["names"] = tuple(fields.get("names", ()))
+            if "after" in fields:
+                fields["after"] = tuple(fields["after"])
             if d["kind"] == "static":
                 deps.append(StaticDep(**fields))
             else:
@@ -162,6 +173,9 @@ class PlanNode:
         ):
             values[name] = freeze(values.get(name, {}))
         values["deps"] = tuple(deps)
+        values["env_wildcards"] = tuple(
+            (str(p), str(w)) for p, w in values.get("env_wildcards", ())
+        )
         return cls(**values)
 
 
@@ -182,11 +196,21 @@ class Plan:
         """Node and dependency counts, and the share decided statically."""
         static = sum(len(n.static_deps) for n in self.nodes.values())
         residual = sum(len(n.residual_deps) for n in self.nodes.values())
+        inline = sum(bool(d.inline) for n in self.nodes.values() for d in n.static_deps)
         total = static + residual
+        jobs: set[str] = set()
+        todo = [self.root] if self.root in self.nodes else []
+        while todo:  # the nodes a compiled run gives jobs of their own
+            key = todo.pop()
+            if key not in jobs:
+                jobs.add(key)
+                todo += [d.key for d in self.nodes[key].static_deps if not d.inline]
         return {
             "nodes": len(self.nodes),
+            "jobs": len(jobs),
             "cached_nodes": sum(n.cached for n in self.nodes.values()),
             "static_deps": static,
+            "in_parent_job_deps": inline,
             "residual_deps": residual,
             "static_share": round(static / total, 3) if total else 1.0,
         }

@@ -28,6 +28,7 @@ Outline of one node (:meth:`Planner._plan_new_node`)::
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -94,6 +95,11 @@ class _Exports:
     known: dict[str, PValue] = field(default_factory=dict)
     unknown: list[tuple[str, Unknown]] = field(default_factory=list)
 
+    def unknowns(self) -> list[Unknown]:
+        """The exported values only run time decides."""
+        values = [v for v in self.known.values() if isinstance(v, Unknown)]
+        return values + [u for _, u in self.unknown]
+
     def apply(self, env: PEnv) -> None:
         """Merge into the caller's env with CM's rule for exports."""
         for pattern, unknown in self.unknown:
@@ -116,6 +122,7 @@ class Planner:
         self.reporter = reporter or NullReporter()
         self._nodes: dict[str, PlanNode] = {}
         self._memo: dict[tuple[object, ...], tuple[str, _Exports, Start]] = {}
+        self._reads: dict[str, frozenset[str]] = {}
         self._notes: list[str] = []
 
     # -- public ------------------------------------------------------------------------------
@@ -150,6 +157,7 @@ class Planner:
         self._nodes = {}
         self._memo = {}
         self._notes = []
+        self._reads = {}
 
     def current_plan(self, call: Call, root: str) -> Plan:
         """The plan of everything planned since :meth:`reset`, rooted at ``root``."""
@@ -215,6 +223,7 @@ class Planner:
         walk = _Walk(self, start)
         walk.run_lists([*call.path, identity])
         node = walk.node(others)
+        self._reads.setdefault(node.key, walk.reads())
         existing = self._nodes.get(node.key)
         if existing is not None:
             node = _with_why(existing, call.why)
@@ -240,6 +249,12 @@ class _Walk:
         self.deps: list[StaticDep | ResidualDep] = []
         self.facts_used: list[str] = []
         self.seed = hash_json(node_key_data(start, planner.facts, None))
+        # what makes a later dependency run inside this node's job: a stage of this node that
+        # ran before it, or values only this node's job will know (written by a stage, a
+        # residual dependency or a dependency run inside the job)
+        self.stage_ran = ""
+        self.job_only: set[str] = set()
+        self.exported_by: list[tuple[str, str]] = []  # (unknown source, dependency key)
 
     def run_lists(self, path: list[str]) -> None:
         """Plan the four lists in CM order, with the run-time stages between them."""
@@ -281,6 +296,8 @@ class _Walk:
             source = Unknown(f"{self.meta.alias} on the target host (not in the facts)")
         else:
             source = Unknown(f"{stage} of {self.meta.alias} [{self.seed[:12]}]")
+        self.stage_ran = self.stage_ran or stage
+        self.job_only.add(source.source)
         if all_keys:
             self.env.write_unknown("*", source)
         for key in sorted(keys):
@@ -309,11 +326,40 @@ class _Walk:
         except CMSnakemakeError as exc:
             raise PlanError(f"{child.why}: {exc.message}", hint=exc.hint) from exc
         ident = node_ident(child_start, self.planner.facts, self.planner._nodes[key].deps)
+        reads = self.planner._reads[key]
+        inline = self._inline(reads)
+        after = () if inline else self._after(reads)
         self.deps.append(
-            StaticDep(list_name, child.tags, key, dep.names, dep.tags, dep.dynamic, ident)
+            StaticDep(
+                list_name, child.tags, key, dep.names, dep.tags, dep.dynamic, ident, inline, after
+            )
         )
         exports.apply(self.env)
+        sources = {u.source for u in exports.unknowns()}
+        if inline:  # its run-time exports are known only inside this node's job
+            self.job_only.update(sources)
+        else:
+            self.exported_by.extend((source, key) for source in sorted(sources))
         after_child(self.env, decision.hidden, self.start.const)
+
+    def _inline(self, reads: frozenset[str]) -> str:
+        """Why a dependency must run inside this node's job (empty: it gets a job of its
+        own). A job of its own runs before this node's job, so it cannot come after one of
+        this node's stages (CM's order), and what it may read must be known to the plan or
+        exported by jobs before it (``reads``: the sources of the unknown values it, or its
+        subtree, may read)."""
+        if self.stage_ran:
+            return f"it runs after the {self.stage_ran} of {self.meta.alias}"
+        for source in sorted(self.job_only):
+            if any(source in read for read in reads):
+                return f"it may read a value only {self.meta.alias}'s job knows ({source})"
+        return ""
+
+    def _after(self, reads: frozenset[str]) -> tuple[str, ...]:
+        """The earlier dependencies (with jobs of their own) whose run-time exports a
+        dependency may read: its job runs after theirs and takes those values from them."""
+        found = [k for source, k in self.exported_by if any(source in r for r in reads)]
+        return tuple(dict.fromkeys(found))
 
     def _residual(self, list_name: str, dep: DepSpec, reason: str) -> None:
         self.deps.append(
@@ -322,6 +368,7 @@ class _Walk:
         source = Unknown(
             f"residual {list_name} '{dep.tags}' of {self.meta.alias} [{self.seed[:12]}]"
         )
+        self.job_only.add(source.source)
         base = TagQuery.parse(",".join(t for t in split_tags(dep.tags) if "<<<" not in t))
         try:
             candidates = self.planner.provider.find(base)
@@ -372,7 +419,27 @@ class _Walk:
             meta_digest=self.meta.digest,
             files_digest=start.scan.digest,
             resources=start.resources,
+            env_wildcards=tuple((p, u.source) for p, u in received.wildcards),
         )
+
+    def reads(self) -> frozenset[str]:
+        """The sources of the unknown values this node (with its subtree) may read: those
+        of the keys its files reference (``+`` lists always), of every key when its files
+        may read anything or a dependency is decided at run time."""
+        start, scan = self.start, self.start.scan
+        everything = scan.reads_all or any(isinstance(d, ResidualDep) for d in self.deps)
+        refs = scan.refs
+        found: set[str] = set()
+        for key, value in start.env_values.items():
+            if isinstance(value, Unknown) and (everything or key in refs or key[:1] == "+"):
+                found.add(value.source)
+        for pattern, unknown in start.env_wildcards:
+            if everything or any(fnmatch.fnmatchcase(r, pattern) for r in refs):
+                found.add(unknown.source)
+        for dep in self.deps:
+            if isinstance(dep, StaticDep):
+                found.update(self.planner._reads.get(dep.key, ()))
+        return frozenset(found)
 
     def exports(self) -> _Exports:
         result = _Exports()

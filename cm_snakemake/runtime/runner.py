@@ -31,7 +31,7 @@ from .._util.secretenv import restore, strip
 from .._util.settings import settings
 from ..cache.store import CacheEntry, CacheStore, file_lock, safe_name
 from ..errors import CMSnakemakeError
-from ..plan.calls import planned_call, root_call
+from ..plan.calls import root_call
 from ..plan.keys import family_key, tag_env
 from ..plan.planner import Planner, Prepared
 from . import hooks
@@ -151,15 +151,20 @@ class Runtime:
             }
         )
 
-    def run_planned(self, plan: Plan, key: str) -> NodeResult:
+    def run_planned(self, plan: Plan, key: str, callers: Sequence[str] = ()) -> NodeResult:
         """Run node ``key`` of ``plan`` as planned: its static dependencies must already have
-        results (a Snakemake job runs after the jobs of its inputs); its residual ones are
-        decided here. The result is stored under the planned key."""
+        results (a Snakemake job runs after the jobs of its inputs); its residual ones, and
+        those that run inside its job, are decided here. ``callers`` (root first) are the
+        first callers whose env it receives (``replay.py``). The result is stored under the
+        planned key."""
+        from .replay import replayed_call
+
         node = plan.node(key)
-        start = self.planner.start(planned_call(node))
         self._plan = plan
+        call, state = replayed_call(self, plan, key, list(callers))
+        start = self.planner.start(call)
         if node.cached:
-            result = self._run_cached(start, node, {}, rebuild=self.new, planned=node.deps)
+            result = self._run_cached(start, node, state, rebuild=self.new, planned=node.deps)
         else:
             work = self._work_dir(node)
             # one run at a time in a node's folder: a job of a killed Snakemake controller may
@@ -173,7 +178,7 @@ class Runtime:
                 else contextlib.nullcontext()
             )
             with lock:
-                result = self._execute(start, node, {}, work, planned=node.deps)
+                result = self._execute(start, node, state, work, planned=node.deps)
                 self._write_result(node, result)
         self.results[node.key] = result
         return result

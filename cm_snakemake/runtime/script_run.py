@@ -327,7 +327,7 @@ class ScriptRun:
             if dep.list != list_name or declared != tags:
                 continue
             del self.planned[i]
-            if not isinstance(dep, StaticDep):  # residual: decided and run here
+            if not isinstance(dep, StaticDep) or dep.inline:  # decided and run here
                 return None
             key = dep.key
             found = self.runtime.planned_result(key)

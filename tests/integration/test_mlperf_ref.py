@@ -48,8 +48,49 @@ class RefRun:
         return f"{first}\n--- standard error (end) ---\n" + "\n".join(lines[-60:])
 
 
+@dataclass
+class RefSetup:
+    root: Path
+    copy: Path
+    request: standins.Request
+    env: dict[str, str]
+
+    def run(self, name: str, *extra: str, request: str = standins.REQUEST,
+            results: Path | None = None) -> RefRun:  # fmt: skip
+        """Run the request in work folder ``name`` (``--json``), results in ``results``."""
+        work = self.root / name
+        work.mkdir(exist_ok=True)
+        flags = self.request.flags()
+        if results is not None:
+            flags = [f for f in flags if not f.startswith("--output_dir=")]
+            flags.append(f"--output_dir={results}")
+        done = subprocess.run(
+            [*CMSM, "run", request, *flags, "--json", *extra],
+            env=self.env,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=TIMEOUT,
+        )
+        return RefRun(
+            self.request, done, standins.read_results(results or self.request.results_dir)
+        )
+
+    def with_home(self, name: str) -> RefSetup:
+        """The same corpus copy and virtual environment with a new, empty ``CMSM_HOME``."""
+        env = {**self.env, "CMSM_HOME": str(self.root / name)}
+        subprocess.run([*CMSM, "repo", "add", str(self.copy)], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        return RefSetup(self.root, self.copy, self.request, env)
+
+
+CMSM = [sys.executable, "-m", "cm_snakemake"]
+
+
 @pytest.fixture(scope="module")
-def ref_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RefRun:
+def ref_setup(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RefSetup:
     source = standins.find_inference_source()
     if source is None:
         tried = ", ".join(str(p) for p in standins.source_candidates())
@@ -69,21 +110,13 @@ def ref_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RefRun:
         "CMSM_HOME": str(root / "cmsm-home"),
         "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
     }
-    cmsm = [sys.executable, "-m", "cm_snakemake"]
-    subprocess.run([*cmsm, "repo", "add", str(copy)], env=env, check=True, capture_output=True)
-    work = root / "work"
-    work.mkdir()
-    done = subprocess.run(
-        [*cmsm, "run", standins.REQUEST, *request.flags()],
-        env=env,
-        cwd=work,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=TIMEOUT,
-    )
-    return RefRun(request, done, standins.read_results(request.results_dir))
+    subprocess.run([*CMSM, "repo", "add", str(copy)], env=env, check=True, capture_output=True)
+    return RefSetup(root, copy, request, env)
+
+
+@pytest.fixture(scope="module")
+def ref_run(ref_setup: RefSetup) -> RefRun:
+    return ref_setup.run("work")
 
 
 def test_the_golden_data_is_a_successful_cm_run() -> None:
@@ -120,3 +153,105 @@ def test_same_files_in_the_results_folder(ref_run: RefRun) -> None:
     missing = sorted(set(GOLDEN["files"]) - set(files))
     extra = sorted(set(files) - set(GOLDEN["files"]))
     assert (missing, extra) == ([], []), ref_run.failure()
+
+
+# -- the same request compiled into Snakemake jobs ----------------------------------------------
+
+
+@dataclass
+class JobsRun:
+    first: RefRun
+    again: subprocess.CompletedProcess[str]
+    scenario: subprocess.CompletedProcess[str]
+    entries: dict[str, int]  # cache entries per script after the first run
+
+
+def _jobs_ran(stderr: str) -> dict[str, int]:
+    """Snakemake's job counts per rule (its "Job stats" table), without the request's rule."""
+    counts = {}
+    for line in stderr.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("cm_") and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    counts.pop("cm_request", None)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def jobs_run(ref_setup: RefSetup, ref_run: RefRun) -> JobsRun:
+    """With a cache of its own (nothing reused from the one-process run): ``--jobs=2``, the
+    same again, then the Offline request changed to SingleStream."""
+    setup = ref_setup.with_home("cmsm-home-jobs")
+    results = ref_setup.root / "results-jobs"
+    first = setup.run("work-jobs", "--jobs=2", results=results)
+    entries = _entries(Path(setup.env["CMSM_HOME"]))
+    again = setup.run("work-jobs", "--jobs=2", results=results).done
+    single = standins.REQUEST.replace("_offline", "_singlestream")
+    scenario = setup.run("work-jobs", "--jobs=2", request=single, results=results).done
+    return JobsRun(first, again, scenario, entries)
+
+
+def _entries(home: Path) -> dict[str, int]:
+    """Complete cache entries per script alias."""
+    counts: dict[str, int] = {}
+    for marker in (home / "cache").glob("*/*/cmsm-result.json"):
+        alias = marker.parent.parent.name
+        counts[alias] = counts.get(alias, 0) + 1
+    return counts
+
+
+def _scalars(env: dict[str, Any]) -> dict[str, Any]:
+    """Exported values that are not paths (paths name each run's own folders)."""
+    return {k: v for k, v in env.items() if not (isinstance(v, str) and "/" in v)}
+
+
+def test_jobs_give_the_results_of_one_process_and_of_cm(
+    ref_setup: RefSetup, ref_run: RefRun, jobs_run: JobsRun
+) -> None:
+    run = jobs_run.first
+    assert run.done.returncode == 0, run.failure()
+    assert "Traceback" not in run.done.stderr
+    # the SUT configuration was read after onnxruntime was detected, as in one process and CM
+    assert run.found["sut_folder"] == ref_run.found["sut_folder"] == GOLDEN["sut_folder"]
+    assert run.found["loadgen_settings"] == GOLDEN["loadgen_settings"]
+    assert run.found["files_normalised"] == ref_run.found["files_normalised"]
+    for key in ("Scenario", "Mode", "Result is"):
+        assert run.found["summary"].get(key) == GOLDEN["summary"][key], key
+    # one entry per distinct call, as in one process: the inference source cloned once, the
+    # aux tarball extracted once, each detection and install made once
+    assert jobs_run.entries == _entries(Path(ref_setup.env["CMSM_HOME"]))
+    assert jobs_run.entries["get-git-repo"] == 1 and jobs_run.entries["extract-file"] == 1
+    # the root's exports: the same keys as one process, the same values where no path differs
+    jobs_env = json.loads(run.done.stdout)["new_env"]
+    one_env = json.loads(ref_run.done.stdout)["new_env"]
+    assert sorted(jobs_env) == sorted(one_env)
+    assert _scalars(jobs_env) == _scalars(one_env)
+    golden = _scalars(GOLDEN["new_env"])
+    assert {k: _text(v) for k, v in _scalars(jobs_env).items() if k in golden} == {
+        k: _text(v) for k, v in golden.items() if k in jobs_env
+    }
+
+
+def _text(value: Any) -> str:
+    """A value as text, CM's booleans as the words they came from would read (CM turns YAML's
+    ``off`` into False; cm-snakemake keeps the text, docs/architecture.md "YAML scalars")."""
+    text = str(value)
+    if text.lower() in ("true", "yes", "on"):
+        return "true"
+    if text.lower() in ("false", "no", "off"):
+        return "false"
+    return text
+
+
+def test_a_second_invocation_has_nothing_to_do(jobs_run: JobsRun) -> None:
+    assert jobs_run.again.returncode == 0, jobs_run.again.stderr[-3000:]
+    assert "Nothing to be done" in jobs_run.again.stderr, jobs_run.again.stderr[-3000:]
+
+
+def test_changing_the_scenario_reruns_only_the_benchmark_node(jobs_run: JobsRun) -> None:
+    """Only app-mlperf-inference's meaning changed. Its job runs the implementation subtree,
+    which CM calls in its prehook_deps (after its preprocess), so it is the one job."""
+    done = jobs_run.scenario
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _jobs_ran(done.stderr) == {"cm_app_mlperf_inference": 1}
+    assert json.loads(done.stdout)["new_env"]["CM_MLPERF_LOADGEN_SCENARIO"] == "SingleStream"

@@ -1,0 +1,241 @@
+"""Compiled runs give what one process gives: run-time env and state between jobs, the order
+of post-dependencies, keys that a run writing into a script's folder does not change.
+
+Each test runs the same request through ``cm-snakemake run`` (one process) and through
+``cm-snakemake run --jobs=2`` (one Snakemake job per node) and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..conftest import RepoMaker
+
+COMMAND = [sys.executable, "-m", "cm_snakemake"]
+
+
+def _cm(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [*COMMAND, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def _run_json(*args: str, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    done = _cm("run", *args, "--json", cwd=cwd, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+FLOW = {
+    # parent: deps maker (a run-time export and a state key), then reader, which reads both;
+    # a post dependency that reads what the parent's own native script exported
+    "parent": """\
+        alias: parent
+        uid: '1300000000000001'
+        tags: [parent]
+        new_env_keys: [CM_SEEN_*, CM_P]
+        deps:
+          - tags: maker
+          - tags: reader
+          - tags: bystander
+        post_deps:
+          - tags: post
+    """,
+    "maker": """\
+        alias: maker
+        uid: '1300000000000002'
+        tags: [maker]
+        new_env_keys: [CM_MADE]
+        new_state_keys: [made]
+    """,
+    "reader": """\
+        alias: reader
+        uid: '1300000000000003'
+        tags: [reader]
+        new_env_keys: [CM_SEEN_BY_READER, CM_SEEN_STATE]
+    """,
+    "bystander": """\
+        alias: bystander
+        uid: '1300000000000005'
+        tags: [bystander]
+        new_env_keys: [CM_SEEN_BY_BYSTANDER]
+    """,
+    "post": """\
+        alias: post
+        uid: '1300000000000004'
+        tags: [post]
+        new_env_keys: [CM_SEEN_BY_POST]
+    """,
+}
+FLOW_FILES = {
+    "maker/run.sh": 'echo made >> "$CM_ORDER_FILE"\n'
+    "echo CM_MADE=made-at-$(date +%s%N) > tmp-run-env.out\n",
+    "maker/customize.py": "def postprocess(i):\n    i['state']['made'] = 'state-from-maker'\n"
+    "    return {'return': 0}\n",
+    "reader/run.sh": "echo CM_SEEN_BY_READER=${CM_MADE:-nothing} > tmp-run-env.out\n",
+    "reader/customize.py": "def preprocess(i):\n"
+    "    i['env']['CM_SEEN_STATE'] = i['state'].get('made', 'nothing')\n"
+    "    return {'return': 0}\n",
+    "bystander/run.sh": "echo CM_SEEN_BY_BYSTANDER=yes > tmp-run-env.out\n",
+    "parent/run.sh": 'echo parent >> "$CM_ORDER_FILE"\necho CM_P=parent-ran > tmp-run-env.out\n',
+    "post/run.sh": 'echo post >> "$CM_ORDER_FILE"\n'
+    "echo CM_SEEN_BY_POST=${CM_P:-nothing} > tmp-run-env.out\n",
+}
+
+
+def _setup(make_repo: RepoMaker, home: Path, name: str, scripts: dict[str, str],
+           files: dict[str, str]) -> tuple[Path, dict[str, str]]:  # fmt: skip
+    root = make_repo(name, scripts, files=files)
+    env = {**os.environ, "CMSM_HOME": str(home)}
+    assert _cm("repo", "add", str(root), cwd=home.parent, env=env).returncode == 0
+    return root, env
+
+
+def test_run_time_env_and_state_reach_the_jobs_after_them(
+    make_repo: RepoMaker, home: Path, tmp_path: Path
+) -> None:
+    _, env = _setup(make_repo, home, "flow", FLOW, FLOW_FILES)
+    one = _run_json(
+        "parent", cwd=tmp_path / "one", env={**env, "CM_ORDER_FILE": str(tmp_path / "one.order")}
+    )
+    jobs = _run_json(
+        "parent",
+        "--jobs=2",
+        cwd=tmp_path / "jobs",
+        env={**env, "CM_ORDER_FILE": str(tmp_path / "jobs.order")},
+    )
+
+    for result in (one, jobs):
+        seen = result["new_env"]
+        assert seen["CM_SEEN_BY_READER"].startswith("made-at-"), seen  # maker's run-time value
+        assert seen["CM_SEEN_STATE"] == "state-from-maker", seen  # maker's state
+        assert seen["CM_SEEN_BY_POST"] == "parent-ran", seen  # after the parent's script
+    assert set(one["new_env"]) == set(jobs["new_env"])
+    # the post dependency ran after its parent's native script, as in one process
+    for order in ("one.order", "jobs.order"):
+        assert (tmp_path / order).read_text().split() == ["made", "parent", "post"]
+
+
+def test_the_plan_orders_readers_after_writers_and_keeps_the_rest_parallel(
+    make_repo: RepoMaker, home: Path, tmp_path: Path
+) -> None:
+    _, env = _setup(make_repo, home, "flow", FLOW, FLOW_FILES)
+    done = _cm("plan", "parent", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    nodes = {n["alias"]: n for n in plan["nodes"]}
+    deps = {d["tags"]: d for d in nodes["parent"]["deps"]}
+    maker = nodes["maker"]["key"]
+    assert deps["reader"]["after"] == [maker]  # it reads CM_MADE, which maker's script writes
+    assert deps["bystander"]["after"] == []  # reads nothing of maker's: runs beside it
+    assert "native script of parent" in deps["post"]["inline"]  # a post dependency: in the job
+    assert not deps["reader"]["inline"] and not deps["maker"]["inline"]
+
+
+WRITER = {
+    "writer": """\
+        alias: writer
+        uid: '0000000000001311'
+        tags: [writer]
+        new_env_keys: [CM_WRITTEN]
+    """,
+}
+WRITER_FILES = {
+    # as generate-mlperf-inference-user-conf: a new file in its own folder on every run
+    "writer/run.sh": 'mkdir -p "$CM_TMP_CURRENT_SCRIPT_PATH/tmp"\n'
+    'date +%s%N > "$CM_TMP_CURRENT_SCRIPT_PATH/tmp/$(date +%s%N).conf"\n'
+    'date +%s%N > "$CM_TMP_CURRENT_SCRIPT_PATH/made-$(date +%s%N).txt"\n'
+    'echo CM_WRITTEN=$(cat "$CM_TMP_CURRENT_SCRIPT_PATH/data.txt") > tmp-run-env.out\n',
+    "writer/data.txt": "shipped-1\n",
+}
+
+
+def test_a_script_writing_into_its_folder_keeps_its_key_and_a_shipped_file_changes_it(
+    make_repo: RepoMaker, home: Path, tmp_path: Path
+) -> None:
+    root, env = _setup(make_repo, home, "writes", WRITER, WRITER_FILES)
+    work = tmp_path / "wf"
+    first = _run_json("writer", "--jobs=2", cwd=work, env=env)
+    assert first["new_env"] == {"CM_WRITTEN": "shipped-1"}
+    folder = root / "script" / "writer"
+    assert list(folder.glob("tmp/*.conf")) and list(folder.glob("made-*.txt"))
+
+    again = _cm("run", "writer", "--jobs=2", cwd=work, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to be done" in again.stderr, again.stderr
+    assert _run_json("writer", cwd=tmp_path / "one", env=env)["key"] == first["key"]
+
+    (folder / "data.txt").write_text("shipped-2\n")  # a file it shipped: its meaning changed
+    changed = _run_json("writer", "--jobs=2", cwd=work, env=env)
+    assert changed["key"] != first["key"]
+    assert changed["new_env"] == {"CM_WRITTEN": "shipped-2"}
+
+
+def test_a_missing_compiled_node_is_a_clear_error(home: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "CMSM_HOME": str(home)}
+    done = _cm("job", f"--plan={tmp_path}/gone.json", "--key=" + "0" * 32, cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "cannot read the compiled node" in done.stderr and "run Snakemake again" in done.stderr
+
+
+SHARED = {
+    # two callers with different env call the same script the same way; it reads nothing
+    # of what differs, so both share one node (one job), as one process shares one result
+    "top": """\
+        alias: top
+        uid: '1300000000000021'
+        tags: [top]
+        new_env_keys: [CM_SHARED_*]
+        deps:
+          - tags: left
+          - tags: right
+    """,
+    "left": """\
+        alias: left
+        uid: '1300000000000022'
+        tags: [left]
+        env: {CM_SIDE: left}
+        deps:
+          - tags: shared
+    """,
+    "right": """\
+        alias: right
+        uid: '1300000000000023'
+        tags: [right]
+        env: {CM_SIDE: right}
+        deps:
+          - tags: shared
+    """,
+    "shared": """\
+        alias: shared
+        uid: '1300000000000024'
+        tags: [shared]
+        new_env_keys: [CM_SHARED_RUN]
+    """,
+}
+SHARED_FILES = {
+    "shared/run.sh": 'echo run >> "$CM_COUNT_FILE"\necho CM_SHARED_RUN=$$ > tmp-run-env.out\n',
+}
+
+
+def test_identical_calls_from_different_callers_share_one_job(
+    make_repo: RepoMaker, home: Path, tmp_path: Path
+) -> None:
+    _, env = _setup(make_repo, home, "shared", SHARED, SHARED_FILES)
+    done = _cm("plan", "top", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    aliases = [n["alias"] for n in json.loads(done.stdout)["nodes"]]
+    assert aliases.count("shared") == 1
+    for name, extra in (("one", ()), ("jobs", ("--jobs=2",))):
+        count = tmp_path / f"{name}.count"
+        _run_json("top", *extra, cwd=tmp_path / name, env={**env, "CM_COUNT_FILE": str(count)})
+        assert count.read_text().split() == ["run"], name  # one run of the shared script
