@@ -9,8 +9,10 @@ folder ``<root>/work/<case id>``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,33 @@ def run_case(
     work.mkdir(parents=True)
     runtime = Runtime(world["index"], cache=world["cache"], workdir=str(work))
     return runtime.run(tags, inputs)
+
+
+@functools.cache
+def host_values() -> frozenset[str]:
+    """What this machine reports about itself: ``uname -a`` (whole and word by word), the
+    release, and the values of ``lscpu`` and ``/proc/cpuinfo`` lines (``key: value``)."""
+    found = {platform.release(), platform.node()}
+    try:
+        uname = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=False)
+        found.add(uname.stdout.strip())
+        found.update(uname.stdout.split())
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        lscpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpuinfo = fh.read()
+    except OSError:
+        cpuinfo = ""
+    for line in [*lscpu.splitlines(), *cpuinfo.splitlines()]:
+        if ":" in line:
+            found.add(line.split(":", 1)[1].strip())
+    return frozenset(v for v in found if v)
+
+
+def host_difference(ours: object, golden: object) -> bool:
+    """Whether two values may differ only because the golden was recorded on another machine
+    (the corpus's detection scripts read ``uname`` and ``lscpu``): ours is what this machine
+    reports about itself. The scripts parse those reports; the runtime under test runs them."""
+    return isinstance(ours, str) and ours != str(golden) and ours in host_values()

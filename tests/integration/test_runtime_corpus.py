@@ -113,7 +113,9 @@ def test_exports_agree_with_cm(
     differing = {
         k: (result.new_env[k], v)
         for k, v in case["new_env"].items()
-        if _comparable(case, k) and result.new_env[k] != v
+        if _comparable(case, k)
+        and result.new_env[k] != v
+        and not goldens.host_difference(result.new_env[k], v)  # the recorder's kernel, CPU
     }
     assert differing == {}
     if case["id"].endswith("-second"):  # a cache hit returns what the first run stored
