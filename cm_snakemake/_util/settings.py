@@ -157,6 +157,22 @@ class _Time(Variable):
         return value
 
 
+class _Count(Variable):
+    """A ``number`` variable holding a count (a whole number, at least 0); None when unset."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: Settings | None, owner: object = None) -> int | None:
+        if obj is None:
+            return self  # type: ignore[return-value]  # on the class: the table entry
+        text = self._text(obj).strip()
+        if not text:
+            return None
+        if not text.isdigit():
+            raise SettingError(self, text, "a whole number, 0 or more")
+        return int(text)
+
+
 class Settings:
     """The package's ``CMSM_*`` variables, read from ``environ`` (the process environment).
 
@@ -204,6 +220,16 @@ class Settings:
         "set by a Snakemake controller for its jobs: when it started (seconds since the "
         "epoch); entries another process completed after that are reused",
         reader="cm-snakemake (internal)",
+    )
+
+    nested_jobs = _Count(
+        "CMSM_NESTED_JOBS",
+        "number",
+        "0",
+        "in a Snakemake job: how many jobs a nested Snakemake run may run at once that "
+        "schedules the dependencies of a script the job runs itself (a post dependency, a "
+        "residual one, a script a hook runs); 0 or 1 (the default): they run one after "
+        "another in the job",
     )
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:

@@ -30,7 +30,9 @@ class JobOptions(Options):
 
 def _job(options: JobOptions, ctx: Context) -> int:
     import json
+    import os
 
+    from .._util.settings import settings
     from ..cache.store import CacheStore
     from ..plan.model import Plan
     from ..runtime.runner import Runtime
@@ -66,7 +68,14 @@ def _job(options: JobOptions, ctx: Context) -> int:
     )
     if options.timeout is not None:
         runtime.timeout_minutes = options.timeout or None
-    result = runtime.run_planned(plan, key, callers)
+    jobs = settings.nested_jobs or 0  # opt-in: docs/architecture.md, rule 4
+    if jobs > 1 and options.results:
+        from ..runtime.subflow import Subflows
+
+        folder = os.path.join(os.path.dirname(os.path.abspath(options.results)), "sub")
+        runtime.subflows = Subflows(runtime, folder, jobs)
+    root_state = data.get("root_state") or {}
+    result = runtime.run_planned(plan, key, callers, dict(root_state))
     node = plan.node(key)
     state = "reused" if result.from_cache else "done"
     print(f"{node.script} {','.join(node.variations)} [{key[:12]}]: {state}", file=ctx.out)

@@ -99,6 +99,7 @@ class CMWorkflow:
         self._declared: dict[int, tuple[dict[tuple[str, bool], RuleSpec], set[str]]] = {}
         self._registered = False
         self._plans: dict[str, dict[str, Any]] = {}  # plan files read by this process
+        self.shared_results: str | None = None
 
     def _plan_json(self, path: str) -> dict[str, Any]:
         """A plan file's data, read once per process (a Snakefile parse asks for each plan
@@ -112,7 +113,12 @@ class CMWorkflow:
 
     @property
     def results_dir(self) -> str:
-        return os.path.join(self.workdir, "results")
+        return self.shared_results or os.path.join(self.workdir, "results")
+
+    def share_results(self, folder: str) -> None:
+        """Keep the results of nodes that are not cached in ``folder`` (another workflow's:
+        a nested run of ``runtime/subflow.py`` uses the results its outer workflow made)."""
+        self.shared_results = folder
 
     @property
     def cache_dir(self) -> str:
@@ -161,6 +167,20 @@ class CMWorkflow:
         root = next(n for n in data["nodes"] if n["key"] == data["root"])
         return self.output_of(root)
 
+    def dependencies_of(self, path: str) -> list[str]:
+        """The result files of the dependencies with jobs of their own of the root of the
+        compiled plan ``path`` (the nested runs of ``runtime/subflow.py``)."""
+        if path not in self.plan_files:
+            self.plan_files.append(path)
+        data = self._plan_json(path)
+        nodes = {n["key"]: n for n in data["nodes"]}
+        root = nodes[data["root"]]
+        return [
+            self.output_of(nodes[d["key"]])
+            for d in root["deps"]
+            if d["kind"] == "static" and not d.get("inline") and d["key"] in nodes
+        ]
+
     def output_of(self, node: dict[str, Any]) -> str:
         from ..cache.store import safe_name
 
@@ -197,10 +217,13 @@ class CMWorkflow:
         nodes: dict[str, Any] = {}
         roots: list[str] = []
         facts: dict[str, Any] = {}  # the host facts the plans were made with
+        states: dict[str, Any] = {}  # the live state a nested run's root was called with
         for file in [*self.plan_files, *(extra or [])]:
             data = self._plan_json(file)
             roots.append(data["root"])
             facts.update(data.get("facts", {}))
+            if data.get("state"):
+                states[data["root"]] = data["state"]
             for node in data["nodes"]:
                 nodes[node["key"]] = node
         callers = callers_of(roots, nodes)
@@ -220,6 +243,7 @@ class CMWorkflow:
                     "facts": facts,  # a job plans what it runs inline with the same facts
                     "notes": [],
                     "callers": chain,
+                    "root_state": states.get(chain[0] if chain else key, {}),
                     "nodes": [nodes[k] for k in dict.fromkeys(wanted)],
                 },
                 if_changed=True,

@@ -6,20 +6,25 @@ rule (``Planner._inline``), from the run-time exports of jobs that ran before: d
 called earlier by the same caller, or (through the caller's own env) by its callers. So the
 job takes the planned env and fills each unknown value from the result files of those jobs,
 merged in CM's order, starting at the root (whose env the plan knows) and going down its
-chain of first callers (``compile/callers.py``). The state is built the same way.
+chain of first callers (``compile/callers.py``). After each of those results, as in one
+process, the placeholders (``<<<KEY>>>``) in the running env are expanded and const imposed.
+The state is built the same way.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from .._util.frozen import thaw
 from ..errors import ScriptFailed
 from ..plan.calls import Call, planned_call
+from ..plan.deps import after_child
 from ..plan.merge import merge_dicts
 from ..plan.model import StaticDep
+from ..plan.penv import live_env, plain_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,21 +52,25 @@ def _filled(node: PlanNode, live: dict[str, Any]) -> dict[str, Any]:
 
 
 def replayed_call(
-    runtime: Runtime, plan: Plan, key: str, chain: list[str]
+    runtime: Runtime,
+    plan: Plan,
+    key: str,
+    chain: list[str],
+    root_state: Mapping[str, Any] | None = None,
 ) -> tuple[Call, dict[str, Any]]:
     """The call (and state) that runs node ``key``, replaying its ``chain`` of callers (root
-    first). Without a chain, the plan's call and an empty state."""
+    first; the root called with ``root_state``). Without a chain, the plan's call."""
     node = plan.node(key)
+    state: dict[str, Any] = json.loads(json.dumps(root_state or {}))  # a copy of plain data
     if not chain:
-        return planned_call(node), {}
+        return planned_call(node), state
     live = _filled(plan.node(chain[0]), {})
-    state: dict[str, Any] = {}
     for parent_key, child_key in zip(chain, [*chain[1:], key], strict=True):
         parent = plan.node(parent_key)
         start = runtime.planner.start(planned_call(parent, env=live))
         _merge(state, thaw(start.state))
         _merge(state, thaw(start.const_state))
-        running = dict(live)
+        running = plain_env(start.env())  # its env after its meta and variations
         edge = next(
             d
             for d in parent.deps
@@ -83,6 +92,9 @@ def replayed_call(
                 )
             _merge(running, result.new_env)
             _merge(state, result.new_state)
+            env = live_env(running)  # as after each dependency: placeholders, const
+            after_child(env, {}, start.const)
+            running = plain_env(env)
         child = plan.node(child_key)
         live = _filled(child, running)
         for pattern, _ in child.env_wildcards:

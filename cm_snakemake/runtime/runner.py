@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from ..plan.calls import Call
     from ..plan.model import Plan, PlanNode, ResidualDep, StaticDep
     from ..plan.prepare import Start
+    from .subflow import Subflows
+
+    Lookup = Callable[[str], NodeResult | None]
 
 __all__ = ["NodeResult", "Runtime"]
 
@@ -82,6 +85,7 @@ class Runtime:
         self.version_info: list[dict[str, Any]] = []
         self.parents: list[str] = []
         self.os_info = hooks.os_info()
+        self.subflows: Subflows | None = None  # in a job: nested Snakemake runs
 
     # -- entry points --------------------------------------------------------------------------
 
@@ -111,11 +115,22 @@ class Runtime:
         return self._run(prepared, state={}, cwd=self.workdir, rebuild=self.new)
 
     def run_call(self, call: Call, *, state: dict[str, Any], cwd: str) -> NodeResult:
-        """Run one script call (planning it first with the live env)."""
-        return self._run(self.planner.plan_call(call), state=state, cwd=cwd, rebuild=False)
+        """Run one script call (planning it first with the live env). In a job, its
+        dependencies may first be scheduled by a nested Snakemake run (``subflow.py``)."""
+        prepared = self.planner.plan_call(call)
+        lookup = None
+        if self.subflows is not None and prepared.node.key not in self.results:
+            lookup = self.subflows.schedule(prepared, state)
+        return self._run(prepared, state=state, cwd=cwd, rebuild=False, lookup=lookup)
 
     def _run(
-        self, prepared: Prepared, *, state: dict[str, Any], cwd: str, rebuild: bool
+        self,
+        prepared: Prepared,
+        *,
+        state: dict[str, Any],
+        cwd: str,
+        rebuild: bool,
+        lookup: Lookup | None = None,
     ) -> NodeResult:
         node = prepared.node
         for name in prepared.start.meta.clean_output_files:  # CM: before the cache lookup
@@ -125,12 +140,19 @@ class Runtime:
         done = self.results.get(node.key)
         if done is not None:
             return done
+        planned = node.deps if lookup is not None else ()
         if node.cached:
             result = self._run_cached(
-                prepared.start, node, state, rebuild=rebuild, satisfying=not rebuild
+                prepared.start,
+                node,
+                state,
+                rebuild=rebuild,
+                satisfying=not rebuild,
+                planned=planned,
+                lookup=lookup,
             )
         else:
-            result = self._execute(prepared.start, node, state, cwd)
+            result = self._execute(prepared.start, node, state, cwd, planned, lookup)
         self.results[node.key] = result
         self._record_version(prepared.start, result)
         return result
@@ -151,17 +173,23 @@ class Runtime:
             }
         )
 
-    def run_planned(self, plan: Plan, key: str, callers: Sequence[str] = ()) -> NodeResult:
+    def run_planned(
+        self,
+        plan: Plan,
+        key: str,
+        callers: Sequence[str] = (),
+        root_state: dict[str, Any] | None = None,
+    ) -> NodeResult:
         """Run node ``key`` of ``plan`` as planned: its static dependencies must already have
         results (a Snakemake job runs after the jobs of its inputs); its residual ones, and
         those that run inside its job, are decided here. ``callers`` (root first) are the
-        first callers whose env it receives (``replay.py``). The result is stored under the
-        planned key."""
+        first callers whose env it receives (``replay.py``), the first called with
+        ``root_state``. The result is stored under the planned key."""
         from .replay import replayed_call
 
         node = plan.node(key)
         self._plan = plan
-        call, state = replayed_call(self, plan, key, list(callers))
+        call, state = replayed_call(self, plan, key, list(callers), root_state)
         start = self.planner.start(call)
         if node.cached:
             result = self._run_cached(start, node, state, rebuild=self.new, planned=node.deps)
@@ -221,11 +249,12 @@ class Runtime:
                 )
         return minutes * 60 if minutes and minutes > 0 else None
 
-    def result_for(self, node: PlanNode) -> NodeResult | None:
-        """The stored result of a planned node (cache entry, or result file), if any."""
+    def result_for(self, node: PlanNode, *, results_dir: str | None = None) -> NodeResult | None:
+        """The stored result of a planned node (cache entry, or result file in the
+        workflow's results folder, or in ``results_dir``), if any."""
         if node.cached:
             return self._hit(node)
-        path = self.result_path(node)
+        path = self.result_path(node, results_dir=results_dir)
         if path is None:
             return None
         try:
@@ -244,13 +273,15 @@ class Runtime:
             secret_keys=list(data.get("secret_keys", [])),
         )
 
-    def result_path(self, node: PlanNode) -> str | None:
-        """Where a node's result lives: its cache entry, or the workflow's results folder."""
+    def result_path(self, node: PlanNode, *, results_dir: str | None = None) -> str | None:
+        """Where a node's result lives: its cache entry, or the workflow's results folder
+        (or ``results_dir``)."""
         if node.cached:
             return os.path.join(self.cache.entry_path(node.alias, node.key), "cmsm-result.json")
-        if self.results_dir is None:
+        folder = results_dir or self.results_dir
+        if folder is None:
             return None
-        return os.path.join(self.results_dir, safe_name(node.alias), f"{node.key}.json")
+        return os.path.join(folder, safe_name(node.alias), f"{node.key}.json")
 
     def _write_result(self, node: PlanNode, result: NodeResult) -> None:
         path = self.result_path(node)
@@ -349,6 +380,7 @@ class Runtime:
         rebuild: bool,
         planned: Sequence[StaticDep | ResidualDep] = (),
         satisfying: bool = False,
+        lookup: Lookup | None = None,
     ) -> NodeResult:
         entry = None if rebuild else self.cache.lookup(node.alias, node.key)
         expired = entry is not None and entry.expired()
@@ -384,7 +416,7 @@ class Runtime:
                     f"(an earlier build failed or was killed): {leftover}"
                 )
             try:
-                result = self._execute(start, node, state, path, planned=planned)
+                result = self._execute(start, node, state, path, planned, lookup)
             except BaseException:
                 self.cache.discard(node.alias, node.key)
                 raise
@@ -430,13 +462,15 @@ class Runtime:
         state: dict[str, Any],
         cwd: str,
         planned: Sequence[StaticDep | ResidualDep] = (),
+        lookup: Lookup | None = None,
     ) -> NodeResult:
-        """CM's stage sequence for one node, in ``cwd``."""
+        """CM's stage sequence for one node, in ``cwd``; ``planned`` dependencies' results
+        come from ``lookup`` (default: the compiled plan's result files)."""
         started = time.monotonic()
         previous = os.getcwd()
         os.chdir(cwd)  # hooks read and write relative paths, as under CM (which chdirs too)
         try:
-            result = ScriptRun(self, start, node, state, cwd, planned).execute()
+            result = ScriptRun(self, start, node, state, cwd, planned, lookup).execute()
         finally:
             os.chdir(previous)
         result.seconds = time.monotonic() - started

@@ -46,7 +46,7 @@ from .result import NodeResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ..plan.model import PlanNode, ResidualDep
     from ..plan.prepare import Start
@@ -74,8 +74,12 @@ class ScriptRun:
         state: dict[str, Any],
         cwd: str,
         planned: Sequence[StaticDep | ResidualDep] = (),
+        lookup: Callable[[str], NodeResult | None] | None = None,
     ) -> None:
         self.runtime = runtime
+        # where the planned dependencies' results are: the compiled plan's result files, or
+        # (``lookup``) a nested Snakemake run's, where one missing is run here instead
+        self.lookup = lookup
         self.start = start
         self.call = start.call
         self.node = node
@@ -330,6 +334,8 @@ class ScriptRun:
             if not isinstance(dep, StaticDep) or dep.inline:  # decided and run here
                 return None
             key = dep.key
+            if self.lookup is not None:
+                return self.lookup(key)
             found = self.runtime.planned_result(key)
             if found is None:
                 raise ScriptFailed(

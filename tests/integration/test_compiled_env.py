@@ -239,3 +239,75 @@ def test_identical_calls_from_different_callers_share_one_job(
         count = tmp_path / f"{name}.count"
         _run_json("top", *extra, cwd=tmp_path / name, env={**env, "CM_COUNT_FILE": str(count)})
         assert count.read_text().split() == ["run"], name  # one run of the shared script
+
+
+NESTED = {
+    # a post dependency (run inside its caller's job, after its native script) whose own two
+    # dependencies are independent: a nested Snakemake run schedules them side by side
+    "outer": """\
+        alias: outer
+        uid: '1400000000000001'
+        tags: [outer]
+        new_env_keys: [CM_POST_SAW]
+        post_deps:
+          - tags: after
+    """,
+    "after": """\
+        alias: after
+        uid: '1400000000000002'
+        tags: [after]
+        new_env_keys: [CM_POST_SAW]
+        deps:
+          - tags: slow,a
+          - tags: slow,b
+    """,
+    "slow-a": "alias: slow-a\nuid: '14000000000000aa'\ntags: [slow, a]\n"
+    "new_env_keys: [CM_SLOW_A]\n",
+    "slow-b": "alias: slow-b\nuid: '14000000000000bb'\ntags: [slow, b]\n"
+    "new_env_keys: [CM_SLOW_B]\n",
+}
+SLOW = 'echo "start {x} $(date +%s.%N)" >> "$CM_LOG"\nsleep 2\n'
+SLOW += 'echo "end {x} $(date +%s.%N)" >> "$CM_LOG"\necho CM_SLOW_{X}=done > tmp-run-env.out\n'
+NESTED_FILES = {
+    "outer/run.sh": "echo CM_P=outer-ran > tmp-run-env.out\n",
+    "after/run.sh": "echo CM_POST_SAW=${CM_P:-x}-${CM_SLOW_A:-x}-${CM_SLOW_B:-x} "
+    "> tmp-run-env.out\n",
+    "slow-a/run.sh": SLOW.format(x="a", X="A"),
+    "slow-b/run.sh": SLOW.format(x="b", X="B"),
+}
+
+
+def test_a_subtree_run_inside_a_job_is_scheduled_by_a_nested_snakemake_run(
+    make_repo: RepoMaker, home: Path, tmp_path: Path
+) -> None:
+    _, env = _setup(make_repo, home, "nested", NESTED, NESTED_FILES)
+    one = _run_json("outer", cwd=tmp_path / "one", env={**env, "CM_LOG": str(tmp_path / "one.log")})
+    log = tmp_path / "jobs.log"
+    done = _cm("run", "outer", "--jobs=2", "--json", cwd=tmp_path / "jobs",
+               env={**env, "CM_LOG": str(log), "CMSM_NESTED_JOBS": "2"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    jobs = json.loads(done.stdout)
+    assert one["new_env"] == jobs["new_env"] == {"CM_POST_SAW": "outer-ran-done-done"}
+    assert "/.cmsm/sub/" in done.stderr and "--cores 2" in done.stderr  # the nested run
+    times = {
+        (kind, name): float(t)
+        for kind, name, t in (x.split() for x in log.read_text().splitlines())
+    }
+    # side by side: each started before the other ended
+    assert times[("start", "a")] < times[("end", "b")]
+    assert times[("start", "b")] < times[("end", "a")]
+
+    again = _cm("run", "outer", "--jobs=2", cwd=tmp_path / "jobs", env={**env, "CM_LOG": str(log)})
+    assert again.returncode == 0 and "Nothing to be done" in again.stderr, again.stderr
+
+
+def test_nested_runs_can_be_turned_off(make_repo: RepoMaker, home: Path, tmp_path: Path) -> None:
+    _, env = _setup(make_repo, home, "nested", NESTED, NESTED_FILES)
+    log = tmp_path / "jobs.log"
+    done = _cm("run", "outer", "--jobs=2", "--json", cwd=tmp_path / "jobs",
+               env={**env, "CM_LOG": str(log), "CMSM_NESTED_JOBS": "0"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["new_env"] == {"CM_POST_SAW": "outer-ran-done-done"}
+    assert "/.cmsm/sub/" not in done.stderr
+    starts = [x.split()[1] for x in log.read_text().splitlines() if x.startswith("start")]
+    assert sorted(starts) == ["a", "b"]

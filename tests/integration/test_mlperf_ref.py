@@ -167,9 +167,11 @@ class JobsRun:
 
 
 def _jobs_ran(stderr: str) -> dict[str, int]:
-    """Snakemake's job counts per rule (its "Job stats" table), without the request's rule."""
+    """The workflow's job counts per rule (its first "Job stats" table: those of nested runs
+    come later), without the request's rule."""
     counts = {}
-    for line in stderr.splitlines():
+    table = stderr.split("Job stats:", 1)[-1].split("\n\n", 1)[0]
+    for line in table.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[0].startswith("cm_") and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
