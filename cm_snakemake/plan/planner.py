@@ -329,6 +329,15 @@ class _Walk:
         reads = self.planner._reads[key]
         inline = self._inline(reads)
         after = () if inline else self._after(reads)
+        if after and child_start.cached:
+            # a cache entry is shared by every workflow: its job must not wait for results
+            # that live in one workflow's folder (another workflow would run them again and
+            # so rebuild the entry's marker), so it reads them inside its caller's job
+            local = [k for k in after if not self.planner._nodes[k].cached]
+            if local:
+                names = ", ".join(sorted({self.planner._nodes[k].alias for k in local}))
+                inline = f"it is cached and may read run-time values of {names}, which are not"
+                after = ()
         self.deps.append(
             StaticDep(
                 list_name, child.tags, key, dep.names, dep.tags, dep.dynamic, ident, inline, after

@@ -34,6 +34,13 @@ def _run_json(*args: str, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def _plan(request: str, *, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    done = _cm("plan", request, "--json", cwd=cwd, env=env)
+    assert done.returncode == 0, done.stderr
+    plan: dict[str, Any] = json.loads(done.stdout)
+    return plan
+
+
 FLOW = {
     # parent: deps maker (a run-time export and a state key), then reader, which reads both;
     # a post dependency that reads what the parent's own native script exported
@@ -128,10 +135,7 @@ def test_the_plan_orders_readers_after_writers_and_keeps_the_rest_parallel(
     make_repo: RepoMaker, home: Path, tmp_path: Path
 ) -> None:
     _, env = _setup(make_repo, home, "flow", FLOW, FLOW_FILES)
-    done = _cm("plan", "parent", "--json", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
-    plan = json.loads(done.stdout)
-    nodes = {n["alias"]: n for n in plan["nodes"]}
+    nodes = {n["alias"]: n for n in _plan("parent", cwd=tmp_path, env=env)["nodes"]}
     deps = {d["tags"]: d for d in nodes["parent"]["deps"]}
     maker = nodes["maker"]["key"]
     assert deps["reader"]["after"] == [maker]  # it reads CM_MADE, which maker's script writes
@@ -231,9 +235,7 @@ def test_identical_calls_from_different_callers_share_one_job(
     make_repo: RepoMaker, home: Path, tmp_path: Path
 ) -> None:
     _, env = _setup(make_repo, home, "shared", SHARED, SHARED_FILES)
-    done = _cm("plan", "top", "--json", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
-    aliases = [n["alias"] for n in json.loads(done.stdout)["nodes"]]
+    aliases = [n["alias"] for n in _plan("top", cwd=tmp_path, env=env)["nodes"]]
     assert aliases.count("shared") == 1
     for name, extra in (("one", ()), ("jobs", ("--jobs=2",))):
         count = tmp_path / f"{name}.count"
