@@ -249,12 +249,11 @@ class Runtime:
                 )
         return minutes * 60 if minutes and minutes > 0 else None
 
-    def result_for(self, node: PlanNode, *, results_dir: str | None = None) -> NodeResult | None:
-        """The stored result of a planned node (cache entry, or result file in the
-        workflow's results folder, or in ``results_dir``), if any."""
+    def result_for(self, node: PlanNode) -> NodeResult | None:
+        """The stored result of a planned node (cache entry, or result file), if any."""
         if node.cached:
             return self._hit(node)
-        path = self.result_path(node, results_dir=results_dir)
+        path = self.result_path(node)
         if path is None:
             return None
         try:
@@ -273,15 +272,13 @@ class Runtime:
             secret_keys=list(data.get("secret_keys", [])),
         )
 
-    def result_path(self, node: PlanNode, *, results_dir: str | None = None) -> str | None:
-        """Where a node's result lives: its cache entry, or the workflow's results folder
-        (or ``results_dir``)."""
+    def result_path(self, node: PlanNode) -> str | None:
+        """Where a node's result lives: its cache entry, or the workflow's results folder."""
         if node.cached:
             return os.path.join(self.cache.entry_path(node.alias, node.key), "cmsm-result.json")
-        folder = results_dir or self.results_dir
-        if folder is None:
+        if self.results_dir is None:
             return None
-        return os.path.join(folder, safe_name(node.alias), f"{node.key}.json")
+        return os.path.join(self.results_dir, safe_name(node.alias), f"{node.key}.json")
 
     def _write_result(self, node: PlanNode, result: NodeResult) -> None:
         path = self.result_path(node)
