@@ -180,3 +180,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     kills = sys.modules.get(f"{__package__}.soak.killrun")  # tests/integration/test_kill.py
     for report in getattr(kills, "REPORTS", []):
         terminalreporter.write_line(f"controller kills: {report}")
+
+
+CHECKER_SUBSET = "v6.1-b66003e"
+
+
+def checker_source_candidates() -> list[Path]:
+    """Where MLCommons' inference source with the v6.1 submission checker is looked for."""
+    found = [Path(os.environ["CMSM_CHECKER_SRC"])] if os.environ.get("CMSM_CHECKER_SRC") else []
+    repo = Path(__file__).resolve().parents[1]
+    return [*found, repo.parent / "shared" / "mlperf-inference" / CHECKER_SUBSET]
+
+
+def checker_source() -> Path | None:
+    """The first candidate holding ``tools/submission/submission_checker`` (None: none)."""
+    for path in checker_source_candidates():
+        if (path / "tools" / "submission" / "submission_checker" / "main.py").is_file():
+            return path
+    return None
+
+
+def no_checker_reason() -> str:
+    tried = ", ".join(str(p) for p in checker_source_candidates())
+    return (
+        f"no MLCommons inference source with the submission checker (tried {tried}; set "
+        "CMSM_CHECKER_SRC)"
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import tempfile
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
-from .options import BOOL, PATH, Command, Flag, Options
+from .options import BOOL, PATH, TEXT, Command, Flag, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,14 +23,27 @@ class _ResultsOptions(Options):
     check = Flag(
         PATH,
         None,
-        "check the submission tree SUBMISSION/<division>/<submitter> instead",
+        "judge the submission tree TREE (the folder holding open/ or closed/) with MLCommons' "
+        "submission checker instead",
         metavar="TREE",
     )
+    inference_source = Flag(
+        TEXT,
+        "",
+        "with --check: the inference source whose checker runs (a folder, or a git "
+        "URL[@revision]; default: mlcommons/inference at the revision the workflow uses)",
+        metavar="SRC",
+    )
+    checker_version = Flag(TEXT, "auto", "with --check: the checker's --version; auto: the "
+                           "one whose RNG seeds LoadGen logged", metavar="VERSION")  # fmt: skip
+    run_style = Flag(TEXT, "valid", "with --check: test accepts the errors test runs cannot "
+                     "avoid (600 s duration, stand-in dataset size); valid accepts none",
+                     metavar="STYLE")  # fmt: skip
 
 
 def _results(options: _ResultsOptions, ctx: Context) -> int:
     if options.check:
-        return _check(options.check, ctx)
+        return _check(options.check, options, ctx)
     if len(options.positional) > 1:
         raise UsageError("results takes at most one folder", hint=RESULTS.usage)
     folder = options.positional[0] if options.positional else DEFAULT_DIR
@@ -64,28 +79,51 @@ def _table(frame) -> str:  # type: ignore[no-untyped-def]
     return format_table(frame) + "\n"
 
 
-def _check(tree: str, ctx: Context) -> int:
-    from ..mlperf.submission import check_submission
+def _check(tree: str, options: _ResultsOptions, ctx: Context) -> int:
+    from .._util.settings import Settings
+    from ..mlperf.checker import checker_version, run_checker
+    from ..mlperf.inference_source import resolve_source
 
-    if not os.path.isdir(tree):
-        raise UsageError(
-            f"no submission tree at {tree}", hint="name the <division>/<submitter> folder"
+    if options.run_style not in ("test", "valid"):
+        raise UsageError(f"--run-style={options.run_style}", hint="use test or valid")
+    details = sorted(
+        glob.glob(
+            os.path.join(
+                tree,
+                "*",
+                "*",
+                "results",
+                "*",
+                "*",
+                "*",
+                "performance",
+                "run_1",
+                "mlperf_log_detail.txt",
+            )
         )
-    problems = check_submission(tree)
-    for problem in problems:
-        print(problem, file=ctx.out)
-    if problems:
-        print(f"{tree}: {len(problems)} problems", file=ctx.out)
-        return EXIT_USER_ERROR
-    print(f"{tree}: passed", file=ctx.out)
-    return EXIT_OK
+    )
+    if not os.path.isdir(tree) or not details:
+        raise UsageError(
+            f"no submission tree at {tree} (no <division>/<submitter>/results/.../"
+            "performance/run_1/mlperf_log_detail.txt below it)",
+            hint="name the folder that holds open/ or closed/, e.g. results/mlperf/submission",
+        )
+    source = resolve_source(options.inference_source, Settings().home,
+                            what="--inference-source")  # fmt: skip
+    version = options.checker_version
+    if version == "auto":
+        version = checker_version(source, details[0])
+    with tempfile.TemporaryDirectory() as scratch:
+        report = run_checker(source, tree, run_style=options.run_style, version=version,
+                             csv_path=os.path.join(scratch, "summary.csv"))  # fmt: skip
+    print(report.summary(tree), file=ctx.out, end="")
+    return EXIT_OK if report.passed else EXIT_USER_ERROR
 
 
 RESULTS = Command(
     "results", _results, _ResultsOptions,
     synopsis="[DIR]",
     about="""Print the MLPerf results table of DIR (default results/mlperf): its results.csv, or
-else the harness runs found below DIR. --check validates a submission tree (required files,
-VALID performance runs, accuracy above the target, system description) and prints each
-problem.""",
+else the harness runs found below DIR. --check runs MLCommons' submission checker (of the
+inference source) on a submission tree and prints its verdict and every error.""",
 )  # fmt: skip

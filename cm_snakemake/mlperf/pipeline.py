@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,17 @@ from .runs import RunRecord, load_run
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["MLPerfConfig", "RunSpec", "ConfigError", "collect", "make_results", "make_submission"]
+    from .checker import CheckerReport
+
+__all__ = [
+    "ConfigError",
+    "MLPerfConfig",
+    "RunSpec",
+    "SubmissionRejected",
+    "collect",
+    "make_results",
+    "make_submission",
+]
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("performance", "accuracy")
@@ -61,6 +72,9 @@ class MLPerfConfig:
     resnet50_checksum: str = ""  # MD5, as CM's scripts give it
     imagenet: str = ""  # folder of validation JPEGs with val_map.txt, or an archive's URL
     imagenet_sha256: str = ""
+    inference_source: str = ""  # MLCommons' inference source: a folder or git URL[@rev]
+    checker_version: str = "auto"  # the checker's --version; auto: from LoadGen's seeds
+    system_meta: str = ""  # YAML/JSON file of system-description fields
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], source: str = "config") -> MLPerfConfig:
@@ -108,7 +122,38 @@ class MLPerfConfig:
             resnet50_checksum=str(config.get("resnet50_checksum") or ""),
             imagenet=str(config.get("imagenet") or ""),
             imagenet_sha256=str(config.get("imagenet_sha256") or ""),
+            inference_source=str(config.get("inference_source") or ""),
+            checker_version=str(config.get("checker_version") or "auto"),
+            system_meta=str(config.get("system_meta") or ""),
         )
+
+    def readme(self, model: str, scenario: str) -> str:
+        """How the cell ``model`` x ``scenario`` was produced: the workflow command and the
+        CM requests of its runs."""
+        config = (
+            f"models=[{','.join(self.models)}] scenarios=[{','.join(self.scenarios)}] "
+            f"modes=[{','.join(self.modes)}] run_style={self.run_style}"
+            + (f" min_duration_ms={self.min_duration_ms}" if self.min_duration_ms else "")
+            + (f" min_query_count={self.min_query_count}" if self.min_query_count else "")
+        )
+        lines = [
+            f"# {model}, {scenario}",
+            "",
+            "Produced with cm-snakemake's MLPerf workflow, from the repository root:",
+            "",
+            "```bash",
+            f"snakemake --profile profiles/local mlperf_all --config {config}",
+            "```",
+            "",
+            "which runs these CM requests (`cm-snakemake run` takes them as they are):",
+            "",
+        ]
+        for run in self.runs():
+            if run.model == model and run.scenario == scenario:
+                request, inputs = self.request(run)
+                flags = "".join(f" --{k}={v}" for k, v in inputs.items() if isinstance(v, str))
+                lines.append(f'- {run.mode}: `cm-snakemake run "{request}"{flags}`')
+        return "\n".join(lines) + "\n"
 
     def runs(self) -> list[RunSpec]:
         return [
@@ -190,21 +235,67 @@ def make_results(node_results: Iterable[str], system: str, out_dir: str) -> dict
 
 
 def make_submission(
-    node_results: Iterable[str], facts: Mapping[str, Any], config: MLPerfConfig, out_dir: str
-) -> tuple[str, list[str]]:
-    """Build the submission tree and check it: (tree, problems)."""
-    from .submission import build_submission, check_submission, system_description
+    node_results: Iterable[str],
+    facts: Mapping[str, Any],
+    config: MLPerfConfig,
+    out_dir: str,
+    home: str | None = None,
+) -> CheckerReport:
+    """Build the submission tree below ``out_dir/submission``, truncate its accuracy logs and
+    run MLCommons' checker on it; its summary goes to ``out_dir/submission-check.txt`` and its
+    CSV to ``out_dir/submission-checker.csv``. Raises :class:`SubmissionRejected` when the
+    checker finds an error that the run style does not make inherent."""
+    from .._util.settings import Settings
+    from .checker import checker_version, run_checker, truncate_accuracy_logs
+    from .inference_source import resolve_source
+    from .submission import build_submission
+    from .system import load_system_meta, system_description
 
     records = collect(node_results, config.system_name)
     system = system_description(
         facts,
+        load_system_meta(config.system_meta),
         division=config.division,
         submitter=config.submitter,
         system_name=config.system_name,
-        framework=_framework(records),
+        software={
+            "framework": _framework(records),
+            "other_software_stack": _software(records),
+        },
+        meta_path=config.system_meta,
     )
-    base = build_submission(records, out_dir, system)
-    return base, [str(p) for p in check_submission(base)]
+    root = os.path.join(out_dir, "submission")
+    readme = {(r.model, r.scenario): config.readme(r.model, r.scenario) for r in records}
+    base = build_submission(records, root, system, readme)
+    source = resolve_source(config.inference_source, home or Settings().home)
+    backup = os.path.join(out_dir, "accuracy-logs-original")
+    shutil.rmtree(backup, ignore_errors=True)
+    truncate_accuracy_logs(source, root, config.submitter, backup)
+    version = config.checker_version
+    if version == "auto":
+        performance = next(r for r in records if r.mode == "performance")
+        version = checker_version(source, os.path.join(performance.output_dir,
+                                                       "mlperf_log_detail.txt"))  # fmt: skip
+    report = run_checker(
+        source,
+        root,
+        run_style=config.run_style,
+        version=version,
+        csv_path=os.path.join(out_dir, "submission-checker.csv"),
+    )
+    with open(os.path.join(out_dir, "submission-checker.log"), "w", encoding="utf-8") as fh:
+        fh.write(report.output)
+    text = report.summary(base)
+    if not report.passed:
+        log = os.path.join(out_dir, "submission-checker.log")
+        raise SubmissionRejected(f"{text.rstrip()}\n(the checker's whole output: {log})")
+    with open(os.path.join(out_dir, "submission-check.txt"), "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return report
+
+
+class SubmissionRejected(CMSnakemakeError):
+    """MLCommons' checker rejected the submission tree."""
 
 
 def _framework(records: list[RunRecord]) -> str:
@@ -215,6 +306,19 @@ def _framework(records: list[RunRecord]) -> str:
             version = json.load(fh).get("onnxruntime_version", "")
         found.add(f"{record.backend} {version}".strip())
     return ", ".join(sorted(found)) or "onnxruntime"
+
+
+def _software(records: list[RunRecord]) -> str:
+    """Python and LoadGen as the harness recorded them."""
+    found = set()
+    for record in records:
+        with open(os.path.join(record.output_dir, "result.json"), encoding="utf-8") as fh:
+            data = json.load(fh)
+        parts = [f"Python {data['python_version']}" if data.get("python_version") else "",
+                 f"mlcommons-loadgen {data['loadgen_version']}"
+                 if data.get("loadgen_version") else ""]  # fmt: skip
+        found.add(", ".join(p for p in parts if p))
+    return "; ".join(sorted(f for f in found if f)) or "Python, mlcommons-loadgen"
 
 
 def host_facts(files: Iterable[str]) -> dict[str, Any]:

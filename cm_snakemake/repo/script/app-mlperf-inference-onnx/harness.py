@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 from typing import Any
 
 import mlperf_loadgen as lg
@@ -54,6 +57,7 @@ class Settings:
     min_duration_ms: int | None
     min_query_count: int | None
     user_conf: str
+    loadgen_model: str  # the benchmark whose rules of mlperf.conf LoadGen applies
     max_batchsize: int
 
     @classmethod
@@ -91,6 +95,7 @@ class Settings:
             min_duration_ms=_int(env("CM_MLPERF_LOADGEN_MIN_DURATION")),
             min_query_count=_int(env("CM_MLPERF_LOADGEN_MIN_QUERY_COUNT")),
             user_conf=env("CM_MLPERF_USER_CONF"),
+            loadgen_model=env("CM_MLPERF_LOADGEN_MODEL") or "resnet50",
             max_batchsize=int(env("CM_MLPERF_MAX_BATCHSIZE", "256") or 256),
         )
 
@@ -190,8 +195,8 @@ def user_conf(settings: Settings, found: dict[str, float]) -> list[str]:
         # one query at a time through Python: aim at a third of what one query costs
         qps = settings.target_qps or min(2000.0, 1 / (3 * found["single_latency_s"] + 200e-6))
         lines.append(f"{s}.target_qps = {qps:.1f}")
-        latency = settings.target_latency_ms or 50.0
-        lines.append(f"{s}.target_latency = {latency:g}")
+        if settings.target_latency_ms:  # else the benchmark's bound, from mlperf.conf
+            lines.append(f"{s}.target_latency = {settings.target_latency_ms:g}")
     elif settings.scenario == "SingleStream":
         latency = settings.target_latency_ms or found["single_latency_s"] * 1000
         lines.append(f"{s}.target_latency = {max(latency, 0.001):.4f}")
@@ -211,6 +216,13 @@ def user_conf(settings: Settings, found: dict[str, float]) -> list[str]:
         with open(settings.user_conf, encoding="utf-8") as fh:
             lines += [line.rstrip("\n") for line in fh if line.strip()]
     return lines
+
+
+def package_version(name: str) -> str:
+    try:
+        return _dist_version(name)
+    except PackageNotFoundError:
+        return ""
 
 
 def read_detail_log(path: str) -> dict[str, Any]:
@@ -263,7 +275,8 @@ def run(settings: Settings) -> dict[str, Any]:
     test.scenario = SCENARIOS[settings.scenario.lower()]
     accuracy_mode = settings.mode == "accuracy"
     test.mode = lg.TestMode.AccuracyOnly if accuracy_mode else lg.TestMode.PerformanceOnly
-    if test.FromConfig(conf, settings.model_name, settings.scenario, 1) != 0:
+    # LoadGen applies its mlperf.conf for the benchmark, then this user.conf
+    if test.FromConfig(conf, settings.loadgen_model, settings.scenario, 1) != 0:
         raise HarnessError(f"LoadGen could not read {conf}")
     log = lg.LogSettings()
     log.log_output.outdir = out
@@ -295,6 +308,8 @@ def run(settings: Settings) -> dict[str, Any]:
         "loadgen": detail,
         "settings": asdict(settings),
         "onnxruntime_version": ort.__version__,
+        "python_version": platform.python_version(),
+        "loadgen_version": package_version("mlcommons-loadgen"),
     }
     if settings.mode == "accuracy":
         correct, total = top1(os.path.join(out, "mlperf_log_accuracy.json"), sut_model.labels)
