@@ -34,6 +34,7 @@ from ..plan.penv import live_env, plain_env
 from ..plan.prepare import impose_const
 from . import hooks
 from .exports import select_keys
+from .installs import python_install_lock
 from .native import (
     ENV_OUT,
     TimedOut,
@@ -249,16 +250,20 @@ class ScriptRun:
         self._clean(self.meta.clean_files)
         self._import_customize()  # again: the dependencies may have extended sys.path
         self._pip_version_string()
-        if self.customize is not None:
-            self._impose_const()
-            outcome = self._hook("preprocess")
-            if outcome.get("skip"):
-                return self._skip(outcome)
-        self._deps("prehook_deps")
-        self._native()
-        self._deps("posthook_deps")
-        if self.customize is not None:
-            self._hook("postprocess")
+        with python_install_lock(self.meta.alias, self._env, self.start.prefix,
+                                 self.runtime.cache.root,
+                                 on_wait=lambda why: self.runtime.reporter.stage(
+                                     self.meta.alias, why)):  # fmt: skip
+            if self.customize is not None:
+                self._impose_const()
+                outcome = self._hook("preprocess")
+                if outcome.get("skip"):
+                    return self._skip(outcome)
+            self._deps("prehook_deps")
+            self._native()
+            self._deps("posthook_deps")
+            if self.customize is not None:
+                self._hook("postprocess")
         self._deps("post_deps")
         return self._finish()
 

@@ -313,3 +313,50 @@ def test_nested_runs_can_be_turned_off(make_repo: RepoMaker, home: Path, tmp_pat
     assert "/.cmsm/sub/" not in done.stderr
     starts = [x.split()[1] for x in log.read_text().splitlines() if x.startswith("start")]
     assert sorted(starts) == ["a", "b"]
+
+
+def _installer(alias: str, uid: str, tag: str) -> str:
+    return (
+        f"alias: {alias}\nuid: '{uid}'\ntags: [{tag}]\nnew_env_keys: [CM_SLOW_*]\n"
+        "variations:\n  a:\n    env:\n      CM_X: a\n  b:\n    env:\n      CM_X: b\n"
+    )
+
+
+INSTALLS = {
+    # CM's and MLC's get-generic-python-lib pip-installs into the one Python the jobs share,
+    # without a lock: cm-snakemake runs one at a time per Python; another alias runs freely
+    "get-generic-python-lib": _installer("get-generic-python-lib", "1500000000000001", "lib"),
+    "other-lib": _installer("other-lib", "1500000000000002", "other"),
+    "libs": "alias: libs\nuid: '1500000000000003'\ntags: [libs]\n"
+    "deps:\n  - tags: lib,_a\n  - tags: lib,_b\n",
+    "others": "alias: others\nuid: '1500000000000004'\ntags: [others]\n"
+    "deps:\n  - tags: other,_a\n  - tags: other,_b\n",
+}
+INSTALL = 'echo "start $CM_X $(date +%s.%N)" >> "$CM_LOG"\nsleep 2\n'
+INSTALL += (
+    'echo "end $CM_X $(date +%s.%N)" >> "$CM_LOG"\necho CM_SLOW_$CM_X=done > tmp-run-env.out\n'
+)
+INSTALL_FILES = {"get-generic-python-lib/run.sh": INSTALL, "other-lib/run.sh": INSTALL}
+
+
+def test_installs_into_one_python_run_one_at_a_time_in_parallel_jobs(
+    make_repo: RepoMaker, home: Path, tmp_path: Path
+) -> None:
+    _, env = _setup(make_repo, home, "installs", INSTALLS, INSTALL_FILES)
+
+    def spans(request: str) -> dict[str, tuple[float, float]]:
+        log = tmp_path / f"{request}.log"
+        done = _cm("run", request, "--jobs=2", cwd=tmp_path / request,
+                   env={**env, "CM_LOG": str(log)})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("CM script ") >= 3  # each dependency a job of its own
+        times = {
+            (k, x): float(t) for k, x, t in (ln.split() for ln in log.read_text().splitlines())
+        }
+        return {x: (times[("start", x)], times[("end", x)]) for x in ("a", "b")}
+
+    others = spans("others")  # the same scripts under another alias: side by side
+    assert others["a"][0] < others["b"][1] and others["b"][0] < others["a"][1]
+    libs = spans("libs")
+    first, second = sorted(libs.values())
+    assert first[1] <= second[0], libs  # one install after the other
