@@ -189,7 +189,11 @@ def checker_source_candidates() -> list[Path]:
     """Where MLCommons' inference source with the v6.1 submission checker is looked for."""
     found = [Path(os.environ["CMSM_CHECKER_SRC"])] if os.environ.get("CMSM_CHECKER_SRC") else []
     repo = Path(__file__).resolve().parents[1]
-    return [*found, repo.parent / "shared" / "mlperf-inference" / CHECKER_SUBSET]
+    return [
+        *found,
+        repo.parent / "shared" / "mlperf-inference" / CHECKER_SUBSET,
+        Path("/work/shared/mlperf-inference") / CHECKER_SUBSET,  # a clone elsewhere on this machine
+    ]
 
 
 def checker_source() -> Path | None:
