@@ -86,8 +86,9 @@ def _clone(url: str, rev: str, folder: str, what: str) -> None:
             lines = (done.stderr or done.stdout).strip().splitlines()
             raise InferenceSourceError(
                 f"{what}: git {args[0]} of {url} failed: {lines[-1] if lines else done.returncode}",
-                hint="without network, set inference_source to a local checkout "
-                "(or a file:// URL of a git repository)",
+                hint=f"without network, point {what} to a local checkout of "
+                "mlcommons/inference (for the MLPerf workflow: --config inference_source=PATH, "
+                "or workflows/mlperf/config.yaml), or to a file:// URL of a git repository",
             )
 
     git("init", "-q")
