@@ -110,9 +110,7 @@ def _check(tree: str, options: _ResultsOptions, ctx: Context) -> int:
         )
     source = resolve_source(options.inference_source, Settings().home,
                             what="--inference-source")  # fmt: skip
-    version = options.checker_version
-    if version == "auto":
-        version = checker_version(source, details[0])
+    version = checker_version(source, details[0], options.checker_version)
     with tempfile.TemporaryDirectory() as scratch:
         report = run_checker(source, tree, run_style=options.run_style, version=version,
                              csv_path=os.path.join(scratch, "summary.csv"))  # fmt: skip

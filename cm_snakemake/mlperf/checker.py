@@ -155,8 +155,11 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", version))
 
 
-def checker_version(source: str, detail_log: str) -> str:
-    """The newest checker version whose seeds are the ones LoadGen logged in ``detail_log``."""
+def checker_version(source: str, detail_log: str, requested: str = "auto") -> str:
+    """``requested``, or for ``auto`` the newest checker version whose seeds are the ones
+    LoadGen logged in ``detail_log`` (any run's: every run logs them)."""
+    if requested != "auto":
+        return requested
     logged = _logged_seeds(detail_log)
     table = _seed_table(source)
     matching = [v for v, seeds in table.items() if all(seeds.get(k) == logged.get(k) for k in

@@ -258,10 +258,7 @@ def make_submission(
         division=config.division,
         submitter=config.submitter,
         system_name=config.system_name,
-        software={
-            "framework": _framework(records),
-            "other_software_stack": _software(records),
-        },
+        software=_software(records),
         meta_path=config.system_meta,
     )
     root = os.path.join(out_dir, "submission")
@@ -271,11 +268,8 @@ def make_submission(
     backup = os.path.join(out_dir, "accuracy-logs-original")
     shutil.rmtree(backup, ignore_errors=True)
     truncate_accuracy_logs(source, root, config.submitter, backup)
-    version = config.checker_version
-    if version == "auto":
-        performance = next(r for r in records if r.mode == "performance")
-        version = checker_version(source, os.path.join(performance.output_dir,
-                                                       "mlperf_log_detail.txt"))  # fmt: skip
+    detail = os.path.join(records[0].output_dir, "mlperf_log_detail.txt")
+    version = checker_version(source, detail, config.checker_version)
     report = run_checker(
         source,
         root,
@@ -298,27 +292,23 @@ class SubmissionRejected(CMSnakemakeError):
     """MLCommons' checker rejected the submission tree."""
 
 
-def _framework(records: list[RunRecord]) -> str:
-    """The backends and versions the harness recorded (its Python may not be this one)."""
-    found = set()
-    for record in records:
-        with open(os.path.join(record.output_dir, "result.json"), encoding="utf-8") as fh:
-            version = json.load(fh).get("onnxruntime_version", "")
-        found.add(f"{record.backend} {version}".strip())
-    return ", ".join(sorted(found)) or "onnxruntime"
-
-
-def _software(records: list[RunRecord]) -> str:
-    """Python and LoadGen as the harness recorded them."""
-    found = set()
+def _software(records: list[RunRecord]) -> dict[str, str]:
+    """``framework`` and ``other_software_stack`` as the harness recorded them in each run's
+    ``result.json`` (its Python may not be this one)."""
+    frameworks, stacks = set(), set()
     for record in records:
         with open(os.path.join(record.output_dir, "result.json"), encoding="utf-8") as fh:
             data = json.load(fh)
+        frameworks.add(f"{record.backend} {data.get('onnxruntime_version', '')}".strip())
         parts = [f"Python {data['python_version']}" if data.get("python_version") else "",
                  f"mlcommons-loadgen {data['loadgen_version']}"
                  if data.get("loadgen_version") else ""]  # fmt: skip
-        found.add(", ".join(p for p in parts if p))
-    return "; ".join(sorted(f for f in found if f)) or "Python, mlcommons-loadgen"
+        stacks.add(", ".join(p for p in parts if p))
+    return {
+        "framework": ", ".join(sorted(frameworks)) or "onnxruntime",
+        "other_software_stack": "; ".join(sorted(f for f in stacks if f))
+        or "Python, mlcommons-loadgen",
+    }
 
 
 def host_facts(files: Iterable[str]) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 Every field MLCommons' checker requires is written. Values come from three places, later
 ones winning: defaults for what a CPU-only host has (no accelerator: ``N/A``, ``0``), the
 detected host facts (``CM_HOST_*`` of ``detect-os`` and ``detect-cpu``: CPU model, sockets,
-cores, caches, memory, disk, OS), and the user's ``system_meta`` file (YAML or JSON) for what
-no detector can know (cooling, status, networking, notes). A field the checker needs a
-meaningful value for that is still empty is an error naming the field and the file to edit.
+cores, caches, memory, disk, OS; nothing is read from the machine the submission rule runs
+on, which on a cluster is not where the benchmarks ran), and the user's ``system_meta`` file
+(YAML or JSON) for what no detector can know (cooling, status, networking, notes). A field
+the checker needs a meaningful value for that is still empty is an error naming the field and
+the file to edit.
 """
 
 from __future__ import annotations
@@ -111,19 +113,11 @@ def detected(facts: Mapping[str, Any]) -> dict[str, str]:
     )
     os_name = " ".join(str(facts.get(k, "")) for k in ("CM_HOST_OS_FLAVOR", "CM_HOST_OS_VERSION"))
     kernel = str(facts.get("CM_HOST_OS_KERNEL_VERSION", "") or "")
-    frequency = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            mhz = next((ln.split(":")[1].strip() for ln in fh if ln.startswith("cpu MHz")), "")
-        frequency = f"{float(mhz):.0f} MHz" if mhz else ""
-    except (OSError, ValueError):
-        pass
     out = {
         "host_processor_model_name": str(facts.get("CM_HOST_CPU_MODEL_NAME", "") or ""),
         "host_processors_per_node": str(facts.get("CM_HOST_CPU_SOCKETS", "") or ""),
         "host_processor_core_count": str(cores or ""),
         "host_processor_caches": _caches(facts),
-        "host_processor_frequency": frequency,
         "host_memory_capacity": str(facts.get("CM_HOST_MEMORY_CAPACITY", "") or ""),
         "host_storage_capacity": str(facts.get("CM_HOST_DISK_CAPACITY", "") or ""),
         "operating_system": (os_name.strip() + (f" (kernel {kernel})" if kernel else "")),
