@@ -106,6 +106,8 @@ def efficiency(
     h: ModuleType, model_file: str, dataset: str, seconds: float, work: Path
 ) -> tuple[float, float]:
     """(raw samples/s of the session, LoadGen Offline samples/s through the harness)."""
+    import numpy as np
+
     os.environ.update(
         {
             "CM_ML_MODEL_FILE_WITH_PATH": model_file,
@@ -118,9 +120,11 @@ def efficiency(
         }
     )
     settings = h.Settings.from_env()
-    sut = h.Classifier(settings)
+    store = h.SampleStore(settings.dataset)
+    sut = h.Classifier(settings, store)
     # the raw session on the same inputs, in the harness's batches (its max batch size)
-    batches = [sut.images[i : i + sut.batch] for i in range(0, len(sut.images), sut.batch)]
+    images = np.asarray(store.disk)
+    batches = [images[i : i + sut.batch] for i in range(0, len(images), sut.batch)]
     sut.session.run(None, {sut.input_name: batches[0]})
     start, done = time.perf_counter(), 0
     while time.perf_counter() - start < seconds:

@@ -39,6 +39,9 @@ class _ResultsOptions(Options):
     run_style = Flag(TEXT, "valid", "with --check: test accepts the errors test runs cannot "
                      "avoid (600 s duration, stand-in dataset size); valid accepts none",
                      metavar="STYLE")  # fmt: skip
+    stand_in_dataset = Flag(BOOL, False, "with --check: the runs used a stand-in for the "
+                            "benchmark's dataset or a part of it; accept its size "
+                            "errors")  # fmt: skip
 
 
 def _results(options: _ResultsOptions, ctx: Context) -> int:
@@ -113,7 +116,8 @@ def _check(tree: str, options: _ResultsOptions, ctx: Context) -> int:
     version = checker_version(source, details[0], options.checker_version)
     with tempfile.TemporaryDirectory() as scratch:
         report = run_checker(source, tree, run_style=options.run_style, version=version,
-                             csv_path=os.path.join(scratch, "summary.csv"))  # fmt: skip
+                             csv_path=os.path.join(scratch, "summary.csv"),
+                             stand_in=options.stand_in_dataset)  # fmt: skip
     print(report.summary(tree), file=ctx.out, end="")
     return EXIT_OK if report.passed else EXIT_USER_ERROR
 

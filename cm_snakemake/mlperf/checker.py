@@ -48,6 +48,17 @@ INHERENT: dict[str, tuple[tuple[str, str], ...]] = {
         ),
     ),
     "valid": (),
+    # a stand-in dataset (digits for ImageNet) or a subset of the benchmark's, in any run style
+    "stand-in": (
+        (
+            r"accur?cy run does not cover all dataset",
+            "stand-in dataset: the accuracy run covers it, not the benchmark's dataset",
+        ),
+        (
+            r"performance_sample_count, found \d+, needs to be >=",
+            "stand-in dataset: it has fewer samples than the benchmark's",
+        ),
+    ),
 }
 # lines that only repeat an error reported above them
 _FOLLOW_UPS = (
@@ -93,7 +104,7 @@ class CheckerReport:
             if self.valid_submission
             else (
                 f"not a valid submission: {len(self.inherent)} errors inherent to this run "
-                "style, no other errors"
+                "style or dataset, no other errors"
                 if self.passed
                 else f"rejected: {len(self.rejected)} errors"
             )
@@ -106,7 +117,7 @@ class CheckerReport:
         if self.rejected:
             lines += ["", "errors:", *(f"  {e}" for e in self.rejected)]
         if self.inherent:
-            lines += ["", "errors inherent to the run style (not accepted as valid):"]
+            lines += ["", "errors inherent to the run style or dataset (not accepted as valid):"]
             lines += [f"  {e}  [{why}]" for e, why in self.inherent]
         return "\n".join(lines) + "\n"
 
@@ -175,9 +186,9 @@ def checker_version(source: str, detail_log: str, requested: str = "auto") -> st
 
 
 def _classify(
-    errors: Sequence[str], run_style: str
+    errors: Sequence[str], reasons: Sequence[str]
 ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    allowed = INHERENT.get(run_style, ())
+    allowed = [entry for reason in reasons for entry in INHERENT.get(reason, ())]
     inherent: list[tuple[str, str]] = []
     rejected: list[str] = []
     for error in errors:
@@ -196,10 +207,12 @@ def run_checker(
     run_style: str,
     version: str,
     csv_path: str,
+    stand_in: bool = False,
     extra_flags: Sequence[str] = (),
 ) -> CheckerReport:
     """Run the official checker on ``submission_root`` (the folder holding ``open/`` or
-    ``closed/``); its CSV goes to ``csv_path``."""
+    ``closed/``); its CSV goes to ``csv_path``. ``stand_in``: the runs used a stand-in for the
+    benchmark's dataset, or a subset of it (so its size errors are inherent)."""
     command = (
         sys.executable, "-m", "submission_checker.main",
         "--input", os.path.abspath(submission_root),
@@ -229,7 +242,7 @@ def run_checker(
             f"the submission checker did not finish (exit {done.returncode}):\n" + "\n".join(tail),
             hint=f"run it yourself: cd {_submission_dir(source)} && {' '.join(command[1:])}",
         )
-    inherent, rejected = _classify(errors, run_style)
+    inherent, rejected = _classify(errors, [run_style, *(["stand-in"] if stand_in else [])])
     if done.returncode != 0 and not errors:
         rejected = (f"the checker exited with status {done.returncode}",)
     return CheckerReport(

@@ -2,7 +2,9 @@
 
 The configuration (``workflows/mlperf/config.yaml``, overridable with Snakemake's
 ``--config`` or ``--configfile``) names a matrix of models x scenarios x modes; each cell is
-one CM request to the bundled ``app-mlperf-inference-onnx`` script.
+one CM request: to the bundled ``app-mlperf-inference-onnx`` script, or with
+``implementation: reference`` to the CM corpus's ``app-mlperf-inference _reference``
+(:mod:`.reference`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..errors import CMSnakemakeError
 from .runs import RunRecord, load_run
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from .checker import CheckerReport
 
@@ -37,6 +39,7 @@ MODES = ("performance", "accuracy")
 MODELS = {"digits-logreg": ("digits", "logreg"), "digits-mlp": ("digits", "mlp"),
           "resnet50": ("resnet50", "")}  # fmt: skip
 _URL = ("http://", "https://", "file://")
+IMPLEMENTATIONS = ("bundled", "reference")
 
 
 class ConfigError(CMSnakemakeError):
@@ -75,6 +78,10 @@ class MLPerfConfig:
     inference_source: str = ""  # MLCommons' inference source: a folder or git URL[@rev]
     checker_version: str = "auto"  # the checker's --version; auto: from LoadGen's seeds
     system_meta: str = ""  # YAML/JSON file of system-description fields
+    implementation: str = "bundled"  # bundled | reference (CM's app-mlperf-inference)
+    reference_inputs: str = ""  # YAML/JSON file of CM inputs for the reference requests
+    reference_dataset: str = "ImageNet 2012 validation"  # what its dataset is, for the table
+    max_batchsize: int | None = None  # the bundled harness's batches (default 256)
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], source: str = "config") -> MLPerfConfig:
@@ -107,8 +114,25 @@ class MLPerfConfig:
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{source}: {key}: {value!r} is not a whole number") from exc
 
+        implementation = str(config.get("implementation") or "bundled").lower()
+        if implementation not in IMPLEMENTATIONS:
+            raise ConfigError(
+                f"{source}: implementation: {implementation!r}",
+                hint="use " + " or ".join(IMPLEMENTATIONS),
+            )
+        models = names("models", MODELS)
+        if implementation == "reference":
+            from .reference import REFERENCE_MODELS
+
+            other = [m for m in models if m not in REFERENCE_MODELS]
+            if other:
+                raise ConfigError(
+                    f"{source}: implementation: reference has no model {', '.join(other)}",
+                    hint="with the reference implementation use models: "
+                    + ", ".join(REFERENCE_MODELS),
+                )
         return cls(
-            models=names("models", MODELS),
+            models=models,
             scenarios=names("scenarios", SCENARIOS),
             modes=names("modes", MODES),
             run_style=style,
@@ -125,16 +149,32 @@ class MLPerfConfig:
             inference_source=str(config.get("inference_source") or ""),
             checker_version=str(config.get("checker_version") or "auto"),
             system_meta=str(config.get("system_meta") or ""),
+            implementation=implementation,
+            reference_inputs=str(config.get("reference_inputs") or ""),
+            reference_dataset=str(config.get("reference_dataset") or "ImageNet 2012 validation"),
+            max_batchsize=number("max_batchsize"),
         )
 
-    def readme(self, model: str, scenario: str) -> str:
-        """How the cell ``model`` x ``scenario`` was produced: the workflow command and the
-        CM requests of its runs."""
+    def readme(self, model: str, scenario: str, dataset: str = "") -> str:
+        """How the cell ``model`` x ``scenario`` was produced: the workflow command, the CM
+        requests of its runs and the dataset they used."""
         config = (
             f"models=[{','.join(self.models)}] scenarios=[{','.join(self.scenarios)}] "
             f"modes=[{','.join(self.modes)}] run_style={self.run_style}"
-            + (f" min_duration_ms={self.min_duration_ms}" if self.min_duration_ms else "")
-            + (f" min_query_count={self.min_query_count}" if self.min_query_count else "")
+            + (f" implementation={self.implementation}" if self.implementation != "bundled" else "")
+            + (f" reference_inputs={self.reference_inputs}" if self.reference_inputs else "")
+            + "".join(
+                f" {key}={value}"
+                for key, value in (
+                    ("min_duration_ms", self.min_duration_ms),
+                    ("min_query_count", self.min_query_count),
+                    ("max_batchsize", self.max_batchsize),
+                )
+                # the reference has CM's sizes, a valid run MLPerf's
+                if value
+                and self.implementation == "bundled"
+                and (key == "max_batchsize" or self.run_style == "test")
+            )
         )
         lines = [
             f"# {model}, {scenario}",
@@ -151,8 +191,10 @@ class MLPerfConfig:
         for run in self.runs():
             if run.model == model and run.scenario == scenario:
                 request, inputs = self.request(run)
-                flags = "".join(f" --{k}={v}" for k, v in inputs.items() if isinstance(v, str))
+                flags = "".join(f" {flag}" for flag in _flags(inputs))
                 lines.append(f'- {run.mode}: `cm-snakemake run "{request}"{flags}`')
+        if dataset:
+            lines += ["", f"Dataset: {dataset}."]
         return "\n".join(lines) + "\n"
 
     def runs(self) -> list[RunSpec]:
@@ -162,6 +204,17 @@ class MLPerfConfig:
 
     def request(self, run: RunSpec) -> tuple[str, dict[str, Any]]:
         """The CM request of one run, and its inputs."""
+        if self.implementation == "reference":
+            from .reference import load_reference_inputs, reference_request
+
+            return reference_request(
+                run.model,
+                run.scenario,
+                run.mode,
+                self.run_style,
+                load_reference_inputs(self.reference_inputs),
+                os.path.join(self.output, "reference-runs"),
+            )
         family, kind = MODELS[run.model]
         words = [
             "app mlperf inference mlperf-inference-onnx",
@@ -174,11 +227,27 @@ class MLPerfConfig:
         inputs: dict[str, Any] = {}
         if family == "resnet50":
             inputs.update(resnet50_inputs(self))
-        if self.min_duration_ms is not None:
-            inputs["min_duration"] = str(self.min_duration_ms)
-        if self.min_query_count is not None:
-            inputs["min_query_count"] = str(self.min_query_count)
+        if self.run_style == "test":  # a valid run takes MLPerf's, from LoadGen's mlperf.conf
+            if self.min_duration_ms is not None:
+                inputs["min_duration"] = str(self.min_duration_ms)
+            if self.min_query_count is not None:
+                inputs["min_query_count"] = str(self.min_query_count)
+        if self.max_batchsize is not None:
+            inputs["max_batchsize"] = str(self.max_batchsize)
         return " ".join(words), inputs
+
+
+def _flags(inputs: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """CM's command-line flags for the inputs: ``--adr.NAME.tags=...``, ``--env.KEY=...``."""
+    flags = []
+    for key, value in inputs.items():
+        if isinstance(value, dict):
+            flags += _flags(value, f"{prefix}{key}.")
+        elif value is True:
+            flags.append(f"--{prefix}{key}")
+        elif isinstance(value, str | int | float) and value is not False:
+            flags.append(f"--{prefix}{key}={value}")
+    return flags
 
 
 def resnet50_inputs(self: MLPerfConfig) -> dict[str, Any]:
@@ -212,6 +281,10 @@ def resnet50_inputs(self: MLPerfConfig) -> dict[str, Any]:
 
 
 def _harness_result(node_result: str) -> str:
+    """The harness's ``result.json`` of a run: the path itself when it is one (a reference
+    run's record), else the one the node result of the bundled harness names."""
+    if os.path.basename(node_result) == "result.json":
+        return node_result
     with open(node_result, encoding="utf-8") as fh:
         env = json.load(fh).get("new_env", {})
     path = env.get("CM_MLPERF_RESULT_FILE")
@@ -224,7 +297,8 @@ def _harness_result(node_result: str) -> str:
 
 
 def collect(node_results: Iterable[str], system: str) -> list[RunRecord]:
-    """The records of the runs whose CM results (node result files) are given."""
+    """The records of the runs whose CM results (node result files) or ``result.json`` files
+    are given."""
     return [load_run(_harness_result(path), system) for path in node_results]
 
 
@@ -240,6 +314,7 @@ def make_submission(
     config: MLPerfConfig,
     out_dir: str,
     home: str | None = None,
+    extra_flags: Sequence[str] = (),
 ) -> CheckerReport:
     """Build the submission tree below ``out_dir/submission``, truncate its accuracy logs and
     run MLCommons' checker on it; its summary goes to ``out_dir/submission-check.txt`` and its
@@ -262,20 +337,24 @@ def make_submission(
         meta_path=config.system_meta,
     )
     root = os.path.join(out_dir, "submission")
-    readme = {(r.model, r.scenario): config.readme(r.model, r.scenario) for r in records}
-    base = build_submission(records, root, system, readme)
+    readme = {(r.model, r.scenario): config.readme(r.model, r.scenario, r.dataset) for r in records}
     source = resolve_source(config.inference_source, home or Settings().home)
+    detail = os.path.join(records[0].output_dir, "mlperf_log_detail.txt")
+    version = checker_version(source, detail, config.checker_version)
+    # v5.x wants each scenario's measurements, user.conf and README under measurements/
+    layout = "v5" if version.startswith("v5") else "v6"
+    base = build_submission(records, root, system, readme, layout=layout)
     backup = os.path.join(out_dir, "accuracy-logs-original")
     shutil.rmtree(backup, ignore_errors=True)
     truncate_accuracy_logs(source, root, config.submitter, backup)
-    detail = os.path.join(records[0].output_dir, "mlperf_log_detail.txt")
-    version = checker_version(source, detail, config.checker_version)
     report = run_checker(
         source,
         root,
         run_style=config.run_style,
         version=version,
         csv_path=os.path.join(out_dir, "submission-checker.csv"),
+        stand_in=any(r.dataset_subset for r in records),
+        extra_flags=extra_flags,
     )
     with open(os.path.join(out_dir, "submission-checker.log"), "w", encoding="utf-8") as fh:
         fh.write(report.output)

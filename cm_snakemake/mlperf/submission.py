@@ -11,6 +11,10 @@ Layout (one division and submitter)::
         performance/run_1/mlperf_log_{summary,detail}.txt
         accuracy/mlperf_log_{summary,detail}.txt  mlperf_log_accuracy.json  accuracy.txt
 
+For a checker version of v5.x, ``measurements.json`` (as ``<system>_<scenario>.json``),
+``user.conf`` and ``README.md`` go to ``measurements/<system>/<model>/<scenario>/`` instead,
+and ``src/`` is ``code/``, as that version's layout has them.
+
 ``user.conf`` is the performance run's. ``accuracy.txt`` carries the line the checker reads
 (``accuracy=NN.NNN%, good=G, total=T``, as MLCommons' ``accuracy-imagenet.py`` prints it)
 above the harness's own line; ``truncate_accuracy_log.py`` (checker.py) adds the hash. Whether
@@ -38,6 +42,15 @@ PERFORMANCE_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 ACCURACY_FILES = (*PERFORMANCE_FILES, "mlperf_log_accuracy.json")
 # models of the bundled harness that MLPerf does not know -> the benchmark they stand in for
 BENCHMARK_OF = {"digits-logreg": "resnet", "digits-mlp": "resnet"}
+SOURCE_NOTE = {  # what made the runs of each implementation
+    "bundled": "The runs were made by the CM script `app-mlperf-inference-onnx` bundled with "
+    "cm-snakemake (`cm_snakemake/repo/script/app-mlperf-inference-onnx`): MLCommons LoadGen "
+    "around an onnxruntime session.",
+    "reference": "The runs were made by the CM script `app-mlperf-inference` with its "
+    "`_reference` variation (the CM corpus, cmx4mlops), which runs MLCommons' reference "
+    "implementation `vision/classification_and_detection` of the inference source (its "
+    "`python/main.py`, LoadGen and onnxruntime).",
+}
 _TOP1 = re.compile(r"top-1 accuracy:\s*([0-9.]+)%(?:\s*\((\d+)/(\d+)\))?")
 
 
@@ -77,6 +90,7 @@ def build_submission(
     root: str,
     system: Mapping[str, Any],
     readme: Mapping[tuple[str, str], str],
+    layout: str = "v6",
 ) -> str:
     """Write the tree for ``records`` below ``root`` (replacing an earlier one); return the
     ``<division>/<submitter>`` folder. ``readme[(model, scenario)]`` says how that cell was
@@ -96,15 +110,21 @@ def build_submission(
         if record.mode == "performance":
             _copy(PERFORMANCE_FILES, record.output_dir, os.path.join(results, "performance",
                                                                      "run_1"))  # fmt: skip
-            shutil.copy2(os.path.join(record.output_dir, "user.conf"), results)
-            _write(os.path.join(results, "measurements.json"), json.dumps({
+            described, measurements = results, os.path.join(results, "measurements.json")
+            if layout == "v5":
+                described = os.path.join(base, "measurements", name, record.model,
+                                         record.scenario)  # fmt: skip
+                measurements = os.path.join(described, f"{name}_{record.scenario}.json")
+            os.makedirs(described, exist_ok=True)
+            shutil.copy2(os.path.join(record.output_dir, "user.conf"), described)
+            _write(measurements, json.dumps({
                 "input_data_types": "fp32",
                 "retraining": "no",
                 "starting_weights_filename": f"{record.model}.onnx",
                 "weight_data_types": "fp32",
                 "weight_transformations": "none",
             }, indent=2))  # fmt: skip
-            _write(os.path.join(results, "README.md"), readme[(record.model, record.scenario)])
+            _write(os.path.join(described, "README.md"), readme[(record.model, record.scenario)])
         else:
             target = os.path.join(results, "accuracy")
             _copy(ACCURACY_FILES, record.output_dir, target)
@@ -112,12 +132,13 @@ def build_submission(
             _write(os.path.join(target, "accuracy.txt"), text)
     if mapping and str(system["division"]) == "open":
         _write(os.path.join(base, "model_mapping.json"), json.dumps(mapping, indent=2))
+    harnesses = sorted({SOURCE_NOTE.get(r.implementation, r.implementation) for r in records})
     _write(
-        os.path.join(base, "src", "README.md"),
-        "# The harness\n\nThe runs were made by the CM script `app-mlperf-inference-onnx` "
-        "bundled with cm-snakemake (`cm_snakemake/repo/script/app-mlperf-inference-onnx`): "
-        "MLCommons LoadGen around an onnxruntime session, driven by the Snakemake workflow "
-        "`workflows/mlperf/Snakefile`.\n",
+        os.path.join(base, "code" if layout == "v5" else "src", "README.md"),
+        "# The harness\n\n"
+        + "\n\n".join(harnesses)
+        + "\n\nThe runs were driven by the Snakemake workflow `workflows/mlperf/Snakefile` of "
+        "cm-snakemake.\n",
     )
     return base
 

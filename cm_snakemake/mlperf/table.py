@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CMSnakemakeError
 
@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["results_frame", "write_results", "format_table"]
 
-COLUMNS = ["model", "backend", "device", "scenario", "mode", "run_style", "metric", "value",
-           "samples_per_second", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
-           "accuracy_top1", "valid", "system", "started", "finished", "output_dir"]  # fmt: skip
+COLUMNS = ["model", "implementation", "backend", "device", "scenario", "mode", "run_style",
+           "metric", "value", "samples_per_second", "latency_p50_ms", "latency_p90_ms",
+           "latency_p99_ms", "accuracy_top1", "valid", "dataset", "dataset_samples",
+           "dataset_subset", "system", "started", "finished", "output_dir"]  # fmt: skip
 SCENARIO_ORDER = ["Offline", "Server", "SingleStream", "MultiStream"]
 
 
@@ -32,6 +33,7 @@ def results_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     frame["started"] = pd.to_datetime(frame["started"], unit="s", utc=True)
     frame["finished"] = pd.to_datetime(frame["finished"], unit="s", utc=True)
     frame["valid"] = frame["valid"].astype("boolean")
+    frame["dataset_samples"] = frame["dataset_samples"].astype("Int64")
     order = {s: i for i, s in enumerate(SCENARIO_ORDER)}
     by_scenario = lambda c: c.map(order) if c.name == "scenario" else c  # noqa: E731
     frame = frame.sort_values(["model", "scenario", "mode"], key=by_scenario)
@@ -68,6 +70,14 @@ def _performance(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["mode"] == "performance"]
 
 
+def _labels(perf: pd.DataFrame) -> list[str]:
+    """Model and scenario per bar; the implementation too when it is not the bundled one."""
+    return [
+        f"{m}{'' if i == 'bundled' else f' ({i})'}\n{s}"
+        for m, i, s in zip(perf["model"], perf["implementation"], perf["scenario"], strict=True)
+    ]
+
+
 def _plot_throughput(frame: pd.DataFrame, path: str) -> None:
     import matplotlib
 
@@ -76,11 +86,11 @@ def _plot_throughput(frame: pd.DataFrame, path: str) -> None:
 
     perf = _performance(frame).dropna(subset=["samples_per_second"])
     fig, ax = plt.subplots(figsize=(7, 4))
-    labels = [f"{m}\n{s}" for m, s in zip(perf["model"], perf["scenario"], strict=True)]
+    labels = _labels(perf)
     ax.bar(labels, perf["samples_per_second"], color="#4c72b0")
     ax.set_ylabel("samples per second")
     ax.set_title("Throughput per scenario")
-    fig.tight_layout()
+    _dataset_note(fig, perf)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -93,7 +103,7 @@ def _plot_latency(frame: pd.DataFrame, path: str) -> None:
 
     perf = _performance(frame)
     fig, ax = plt.subplots(figsize=(7, 4))
-    labels = [f"{m}\n{s}" for m, s in zip(perf["model"], perf["scenario"], strict=True)]
+    labels = _labels(perf)
     width = 0.27
     for i, column in enumerate(("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")):
         positions = [x + (i - 1) * width for x in range(len(labels))]
@@ -103,9 +113,26 @@ def _plot_latency(frame: pd.DataFrame, path: str) -> None:
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title("Latency percentiles")
     ax.legend()
-    fig.tight_layout()
+    _dataset_note(fig, perf)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def datasets(frame: pd.DataFrame) -> list[str]:
+    """One line per model: the dataset its runs used, named as a subset or stand-in when it
+    is one."""
+    if "dataset" not in frame:  # a table written before datasets were named
+        return []
+    seen = frame.drop_duplicates(subset=["model", "dataset"])
+    return [f"{m}: {d}" for m, d in zip(seen["model"], seen["dataset"], strict=True) if d]
+
+
+def _dataset_note(fig: Any, frame: pd.DataFrame) -> None:
+    """The datasets below the plot, then a layout that leaves room for them."""
+    lines = datasets(frame)
+    if lines:
+        fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom", ha="left")
+    fig.tight_layout(rect=(0, 0.03 + 0.035 * len(lines), 1, 1))
 
 
 def _write_html(frame: pd.DataFrame, path: str) -> None:
@@ -118,7 +145,9 @@ def _write_html(frame: pd.DataFrame, path: str) -> None:
             "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
             "<title>MLPerf inference results</title></head><body>\n"
             f"<h1>MLPerf inference results</h1>\n<p>{runs} runs, {invalid} invalid "
-            "performance runs.</p>\n"
+            "performance runs.</p>\n<p>Datasets:</p><ul>"
+            + "".join(f"<li>{html.escape(line)}</li>" for line in datasets(frame))
+            + "</ul>\n"
             f"{body}\n<h2>Throughput</h2><img src='{html.escape('throughput.png')}'>\n"
             "<h2>Latency</h2><img src='latency.png'>\n</body></html>\n"
         )
@@ -126,17 +155,8 @@ def _write_html(frame: pd.DataFrame, path: str) -> None:
 
 def format_table(frame: pd.DataFrame) -> str:
     """The table as text for a terminal: the columns a reader compares."""
-    shown = frame[
-        [
-            "model",
-            "scenario",
-            "mode",
-            "run_style",
-            "metric",
-            "value",
-            "latency_p90_ms",
-            "accuracy_top1",
-            "valid",
-        ]
-    ]
-    return str(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+    wanted = ["model", "implementation", "scenario", "mode", "run_style", "metric", "value",
+              "latency_p90_ms", "accuracy_top1", "valid"]  # fmt: skip
+    shown = frame[[c for c in wanted if c in frame]]  # an older table may lack some
+    table = str(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+    return "\n".join([table, "", *(f"dataset of {line}" for line in datasets(frame))])

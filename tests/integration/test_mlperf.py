@@ -31,6 +31,8 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "workflows" / "mlperf" / "Snakefile"
 HARNESS_JOB = "CM script app-mlperf-inference-onnx: node"
+STANDIN = ("scikit-learn digits, validation split: 450 samples (stand-in for ImageNet 2012 "
+           "validation, 50,000 images)")  # fmt: skip
 # a reduced matrix: two scenarios, both modes, short runs
 CONFIG = ["scenarios=[Offline,SingleStream]", "min_duration_ms=300", "min_query_count=32",
           "system_name=testbox", f"inference_source={SOURCE}"]  # fmt: skip
@@ -129,6 +131,12 @@ def test_mlperf_all_produces_a_table_of_real_runs(pipeline: Pipeline) -> None:
     assert val_accuracy > 0.9
     parquet = pd.read_parquet(pipeline.out / "results.parquet")
     assert parquet["value"].round(6).tolist() == table["value"].round(6).tolist()
+    # the dataset is named as the stand-in it is, with its sample count
+    assert (table["implementation"] == "bundled").all()
+    assert (table["dataset_samples"] == 450).all() and table["dataset_subset"].all()
+    assert set(table["dataset"]) == {STANDIN}
+    code, out, _ = cli("results", str(pipeline.out))
+    assert code == 0 and f"dataset of digits-logreg: {STANDIN}" in out
 
 
 def test_plots_and_html_summary(pipeline: Pipeline) -> None:
@@ -137,6 +145,7 @@ def test_plots_and_html_summary(pipeline: Pipeline) -> None:
         assert data.startswith(b"\x89PNG") and len(data) > 5000
     html = (pipeline.out / "summary.html").read_text()
     assert "SingleStream" in html and "4 runs, 0 invalid" in html
+    assert f"<li>digits-logreg: {STANDIN}</li>" in html
 
 
 def test_snakemakes_report_includes_the_plots_and_summary(
@@ -157,6 +166,7 @@ def test_the_run_folders_hold_loadgen_logs(pipeline: Pipeline) -> None:
     accuracy = (run / "accuracy" / "accuracy.txt").read_text()
     assert accuracy.startswith("accuracy=9") and "top-1 accuracy: 9" in accuracy
     assert "*.Offline.min_duration = 300" in (run / "user.conf").read_text()
+    assert f"Dataset: {STANDIN}." in (run / "README.md").read_text()
 
 
 def harness_runs(pipeline: Pipeline) -> dict[tuple[str, str], Path]:
@@ -193,6 +203,11 @@ def test_the_official_checker_finds_only_the_errors_test_runs_cannot_avoid(
     code, out, _ = cli("results", f"--check={root}", f"--inference-source={SOURCE}",
                        "--run-style=test")  # fmt: skip
     assert code == 0 and "not a valid submission" in out
+    # a valid-style judgement that knows the dataset is a stand-in rejects only the durations
+    code, out, _ = cli("results", f"--check={root}", f"--inference-source={SOURCE}",
+                       "--stand-in-dataset")  # fmt: skip
+    assert code == 1 and "rejected: 2 errors" in out, out
+    assert "does not cover all dataset" in out.split("inherent", 1)[1]
 
 
 def test_the_tree_has_the_v6_layout_the_checker_wants(pipeline: Pipeline) -> None:
@@ -311,6 +326,18 @@ def test_a_rerun_runs_nothing_and_a_new_scenario_runs_only_its_runs(pipeline: Pi
     log = wider.stdout + wider.stderr
     assert log.count(HARNESS_JOB) == 2  # Server performance and accuracy, nothing else
     assert "cm_get_ml_model_digits" not in log and "cm_get_dataset_digits" not in log
+    # the Server target came from the harness's search of short LoadGen runs
+    server = json.loads((harness_runs(pipeline)[("Server", "performance")] / "result.json")
+                        .read_text())  # fmt: skip
+    probes = server["target_search"]["probes"]
+    assert any(p["valid"] for p in probes) and any(not p["valid"] for p in probes), probes
+    assert {p["bound_ms"] for p in probes} == {15.0}  # ResNet50's bound, LoadGen's mlperf.conf
+    assert server["loadgen"]["result_validity"] == "VALID"
+    target = float(server["user_conf"][0].removeprefix("*.Server.target_qps = "))
+    # below the highest rate that met the bound (the margin), and the last probe confirmed it
+    assert 0 < target < max(p["target"] for p in probes if p["valid"])
+    assert probes[-1]["valid"] and round(probes[-1]["target"], 1) == target
+    assert server["qsl"]["load_calls"] >= 1
 
 
 def test_no_secret_reaches_the_results_tables_records_or_logs(pipeline: Pipeline) -> None:

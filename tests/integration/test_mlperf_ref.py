@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import DATA
+from ..conftest import DATA, checker_source, no_checker_reason
 from ..data import mlperf_ref_standins as standins
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
@@ -257,3 +257,83 @@ def test_changing_the_scenario_reruns_only_the_benchmark_node(jobs_run: JobsRun)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _jobs_ran(done.stderr) == {"cm_app_mlperf_inference": 1}
     assert json.loads(done.stdout)["new_env"]["CM_MLPERF_LOADGEN_SCENARIO"] == "SingleStream"
+
+
+# -- the same implementation as cells of the MLPerf workflow -------------------------------------
+WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "mlperf" / "Snakefile"
+
+
+@dataclass
+class WorkflowRun:
+    work: Path
+    done: subprocess.CompletedProcess[str]
+
+    @property
+    def out(self) -> Path:
+        return self.work / "results" / "mlperf"
+
+
+@pytest.fixture(scope="module")
+def reference_workflow(ref_setup: RefSetup, ref_run: RefRun) -> WorkflowRun:
+    """``mlperf_all`` with ``implementation=reference`` for Offline, both modes, with the
+    stand-ins as its ``reference_inputs`` file (the cache of the runs above is reused)."""
+    source = checker_source()
+    if source is None:
+        pytest.skip(no_checker_reason())
+    work = ref_setup.root / "workflow"
+    work.mkdir()
+    inputs = {k: v for k, v in ref_setup.request.inputs.items() if k in ("adr", "env", "const")}
+    (work / "reference-inputs.json").write_text(json.dumps(inputs, indent=1))
+    command = [sys.executable, "-m", "snakemake", "-s", str(WORKFLOW), "-d", str(work), "-c2",
+               "mlperf_all", "--config", "implementation=reference", "models=[resnet50]",
+               "scenarios=[Offline]", f"reference_inputs={work / 'reference-inputs.json'}",
+               "reference_dataset=synthetic stand-in images", "system_name=refbox",
+               f"inference_source={source}"]  # fmt: skip
+    done = subprocess.run(
+        command,
+        env=ref_setup.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=TIMEOUT,
+    )
+    return WorkflowRun(work, done)
+
+
+def test_mlperf_all_runs_the_reference_implementation(reference_workflow: WorkflowRun) -> None:
+    done = reference_workflow.done
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stderr.count("CM script app-mlperf-inference: node") == 2, done.stderr[-4000:]
+
+
+def test_reference_runs_appear_in_the_same_table(reference_workflow: WorkflowRun) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(reference_workflow.out / "results.csv")
+    rows = {(r.mode, r.implementation, r.model, r.scenario) for r in frame.itertuples()}
+    assert rows == {("performance", "reference", "resnet50", "Offline"),
+                    ("accuracy", "reference", "resnet50", "Offline")}  # fmt: skip
+    perf = frame[frame["mode"] == "performance"].iloc[0]
+    assert perf["valid"] and perf["metric"] == "samples_per_second" and perf["value"] > 0
+    accuracy = frame[frame["mode"] == "accuracy"].iloc[0]
+    # the reference's own accuracy script judged the 10 images of a test run
+    assert 0 <= accuracy["accuracy_top1"] <= 1
+    assert "synthetic stand-in images: subset of" in accuracy["dataset"]
+    # the LoadGen logs were copied out of CM's results folder beside the record
+    run_dir = Path(perf["output_dir"])
+    assert (run_dir / "mlperf_log_detail.txt").is_file()
+    assert json.loads((run_dir / "result.json").read_text())["implementation"] == "reference"
+
+
+def test_the_official_checker_judges_the_reference_tree(reference_workflow: WorkflowRun) -> None:
+    """LoadGen 5.0 logged the reference runs: the checker judges them as v5.0, and finds
+    nothing but what a test run cannot avoid."""
+    check = (reference_workflow.out / "submission-check.txt").read_text()
+    assert "--version v5.0" in check, check
+    assert "no other errors" in check, check
+    # v5.0's layout: code/, and measurements/ beside results/
+    base = reference_workflow.out / "submission" / "open" / "cm-snakemake"
+    assert "`_reference`" in (base / "code" / "README.md").read_text()
+    described = base / "measurements" / "refbox" / "resnet50" / "Offline"
+    assert sorted(p.name for p in described.iterdir()) == [
+        "README.md", "refbox_Offline.json", "user.conf"]  # fmt: skip
