@@ -125,7 +125,7 @@ def load_run(result_json: str, system: str = "") -> RunRecord:
         system=system,
         started=float(data.get("started", 0)),
         finished=float(data.get("finished", 0)),
-        output_dir=os.path.dirname(result_json),
+        output_dir=os.path.dirname(os.path.abspath(result_json)),
     )
 
 

@@ -336,7 +336,7 @@ def test_a_rerun_runs_nothing_and_a_new_scenario_runs_only_its_runs(pipeline: Pi
     target = float(server["user_conf"][0].removeprefix("*.Server.target_qps = "))
     # below the highest rate that met the bound (the margin), and the last probe confirmed it
     assert 0 < target < max(p["target"] for p in probes if p["valid"])
-    assert probes[-1]["valid"] and round(probes[-1]["target"], 1) == target
+    assert probes[-1]["valid"] and abs(probes[-1]["target"] - target) <= 0.05, (target, probes)
     assert server["qsl"]["load_calls"] >= 1
 
 
