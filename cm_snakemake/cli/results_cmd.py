@@ -7,7 +7,7 @@ import os
 import tempfile
 
 from ..errors import EXIT_OK, EXIT_USER_ERROR, UsageError
-from .options import BOOL, PATH, TEXT, Command, Flag, Options
+from .options import BOOL, NUMBER, PATH, TEXT, Command, Flag, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,7 +19,24 @@ DEFAULT_DIR = os.path.join("results", "mlperf")
 
 
 class _ResultsOptions(Options):
-    csv = Flag(BOOL, False, "print the table as CSV")
+    csv = Flag(BOOL, False, "print the table as CSV (the same as --format=csv)")
+    format = Flag(TEXT, "text", "text, csv, json or parquet (parquet: to --out=FILE)",
+                  metavar="FORMAT")  # fmt: skip
+    out = Flag(PATH, None, "write the output to FILE instead of printing it", metavar="FILE")
+    history = Flag(BOOL, False, "list the runs of the results history (with --format: its "
+                   "rows)")  # fmt: skip
+    store = Flag(PATH, None, "the results history's folder (default: DIR/history)",
+                 metavar="DIR")  # fmt: skip
+    compare = Flag(TEXT, "", "compare two runs of the history: A,B (run ids or latest, "
+                   "previous, baseline): both values, the ratio and what changed in their "
+                   "inputs", metavar="A,B")  # fmt: skip
+    set_baseline = Flag(BOOL, False, "write the latest results of the history as the "
+                        "reference file (--references)")  # fmt: skip
+    tolerance = Flag(NUMBER, 0.1, "with --set-baseline: the band, a fraction of each value on "
+                     "its worse side", metavar="FRACTION")  # fmt: skip
+    references = Flag(PATH, None, "the reference file that --set-baseline writes and whose "
+                      "baseline run --compare=...,baseline means (default: "
+                      "DIR/references.yaml)", metavar="FILE")  # fmt: skip
     check = Flag(
         PATH,
         None,
@@ -50,8 +67,76 @@ def _results(options: _ResultsOptions, ctx: Context) -> int:
     if len(options.positional) > 1:
         raise UsageError("results takes at most one folder", hint=RESULTS.usage)
     folder = options.positional[0] if options.positional else DEFAULT_DIR
-    frame = _frame(folder)
-    print(frame.to_csv(index=False) if options.csv else _table(frame), file=ctx.out, end="")
+    form = "csv" if options.csv else options.format
+    if form not in FORMATS:
+        raise UsageError(f"--format={form}: unknown", hint="use " + ", ".join(FORMATS))
+    store = options.store or os.path.join(folder, "history")
+    references = options.references or os.path.join(folder, "references.yaml")
+    if options.compare:
+        return _compare(options.compare, store, references, ctx)
+    if options.set_baseline:
+        return _set_baseline(references, store, options.tolerance, ctx)
+    if options.history:
+        from ..mlperf.history import format_runs, load_history
+
+        rows = load_history(store)
+        if rows.empty:
+            raise UsageError(f"no results history in {store}",
+                             hint="run mlperf_all; each run adds its results")  # fmt: skip
+        return _emit(rows, form, options.out, ctx, text=format_runs)
+    return _emit(_frame(folder), form, options.out, ctx, text=_table)
+
+
+FORMATS = ("text", "csv", "json", "parquet")
+
+
+def _emit(frame, form: str, out: str | None, ctx: Context, text) -> int:  # type: ignore[no-untyped-def]
+    """The table in its format, printed or written to ``out``."""
+    if form == "parquet":
+        if not out:
+            raise UsageError("--format=parquet writes a file", hint="add --out=FILE")
+        frame.to_parquet(out, index=False)
+        return EXIT_OK
+    body = {"text": lambda: text(frame), "csv": lambda: frame.to_csv(index=False),
+            "json": lambda: frame.to_json(orient="records", indent=1, date_format="iso") + "\n",
+            }[form]()  # fmt: skip
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(body)
+    else:
+        print(body, file=ctx.out, end="")
+    return EXIT_OK
+
+
+def _baseline_run(references: str) -> str:
+    from ..mlperf.references import load_references
+
+    return load_references(references).baseline_run if os.path.isfile(references) else ""
+
+
+def _compare(spec: str, store: str, references: str, ctx: Context) -> int:
+    from ..mlperf.history import compare, format_comparison, load_history, select_run
+
+    names = [n.strip() for n in spec.split(",")]
+    if len(names) != 2 or not all(names):
+        raise UsageError(f"--compare={spec}: name two runs, A,B",
+                         hint="e.g. --compare=previous,latest")  # fmt: skip
+    history = load_history(store)
+    baseline = _baseline_run(references) if "baseline" in names else ""
+    first, second = (select_run(history, n, baseline) for n in names)
+    print(format_comparison(compare(history, first, second), first, second), file=ctx.out, end="")
+    return EXIT_OK
+
+
+def _set_baseline(path: str, store: str, tolerance: float, ctx: Context) -> int:
+    from ..mlperf.history import latest_rows, load_history, select_run
+    from ..mlperf.references import baseline
+
+    history = load_history(store)
+    run = select_run(history, "latest")
+    count = baseline(latest_rows(history), run, path, tolerance)
+    print(f"{path}: {count} references from the history's latest results (baseline run "
+          f"{run}, tolerance {tolerance:g})", file=ctx.out)  # fmt: skip
     return EXIT_OK
 
 
@@ -126,6 +211,10 @@ RESULTS = Command(
     "results", _results, _ResultsOptions,
     synopsis="[DIR]",
     about="""Print the MLPerf results table of DIR (default results/mlperf): its results.csv, or
-else the harness runs found below DIR. --check runs MLCommons' submission checker (of the
-inference source) on a submission tree and prints its verdict and every error.""",
+else the harness runs found below DIR. --history lists the runs of the results history
+(DIR/history, which every mlperf_all adds its new runs to); --compare=A,B sets two of them side
+by side, with what changed in their inputs; --set-baseline makes the latest results the
+reference file that mlperf_all checks (config references); --format exports any of these.
+--check runs MLCommons' submission checker (of the inference source) on a submission tree and
+prints its verdict and every error.""",
 )  # fmt: skip

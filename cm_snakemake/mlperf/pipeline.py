@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "MLPerfConfig",
+    "RegressionsFound",
     "RunSpec",
     "SubmissionRejected",
     "collect",
@@ -82,6 +83,8 @@ class MLPerfConfig:
     reference_inputs: str = ""  # YAML/JSON file of CM inputs for the reference requests
     reference_dataset: str = "ImageNet 2012 validation"  # what its dataset is, for the table
     max_batchsize: int | None = None  # the bundled harness's batches (default 256)
+    history: str = ""  # the results history's folder; default: <output>/history
+    references: str = ""  # reference values with tolerances (YAML) that gate mlperf_all
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], source: str = "config") -> MLPerfConfig:
@@ -153,6 +156,8 @@ class MLPerfConfig:
             reference_inputs=str(config.get("reference_inputs") or ""),
             reference_dataset=str(config.get("reference_dataset") or "ImageNet 2012 validation"),
             max_batchsize=number("max_batchsize"),
+            history=str(config.get("history") or ""),
+            references=str(config.get("references") or ""),
         )
 
     def readme(self, model: str, scenario: str, dataset: str = "") -> str:
@@ -196,6 +201,10 @@ class MLPerfConfig:
         if dataset:
             lines += ["", f"Dataset: {dataset}."]
         return "\n".join(lines) + "\n"
+
+    @property
+    def history_store(self) -> str:
+        return self.history or os.path.join(self.output, "history")
 
     def runs(self) -> list[RunSpec]:
         return [
@@ -302,10 +311,35 @@ def collect(node_results: Iterable[str], system: str) -> list[RunRecord]:
     return [load_run(_harness_result(path), system) for path in node_results]
 
 
-def make_results(node_results: Iterable[str], system: str, out_dir: str) -> dict[str, str]:
+def _node_result(path: str) -> str:
+    """The CM node result of a run given as a node result or as a reference run's record."""
+    if os.path.basename(path) != "result.json":
+        return path
+    with open(path, encoding="utf-8") as fh:
+        return str(json.load(fh).get("node_result") or path)
+
+
+def make_results(
+    node_results: Iterable[str],
+    system: str,
+    out_dir: str,
+    history: str = "",
+    references: str = "",
+) -> dict[str, str]:
+    """The table, its plots and HTML in ``out_dir``; the new runs appended to the results
+    history ``history`` (default ``out_dir/history``), whose plot goes beside them, with the
+    bands of the reference file ``references`` when one is given."""
+    from .history import append_rows, history_rows, load_history
+    from .references import load_references
     from .table import results_frame, write_results
 
-    return write_results(results_frame(collect(node_results, system)), out_dir)
+    paths = list(node_results)
+    records = collect(paths, system)
+    store = history or os.path.join(out_dir, "history")
+    refs = load_references(references) if references and os.path.isfile(references) else None
+    append_rows(history_rows([(r, _node_result(p)) for r, p in zip(records, paths, strict=True)]),
+                store)  # fmt: skip
+    return write_results(results_frame(records), out_dir, load_history(store), refs)
 
 
 def make_submission(
@@ -365,6 +399,42 @@ def make_submission(
     with open(os.path.join(out_dir, "submission-check.txt"), "w", encoding="utf-8") as fh:
         fh.write(text)
     return report
+
+
+class RegressionsFound(CMSnakemakeError):
+    """Results fell outside their reference bands."""
+
+
+def check_references(config: MLPerfConfig, node_results: Iterable[str], out_path: str) -> str:
+    """Check the runs (as for :func:`make_results`) against the reference file of the config;
+    write the verdict to ``out_path``. Raises :class:`RegressionsFound` with one line per
+    regression, naming what changed since the baseline run."""
+    from dataclasses import asdict
+
+    from .history import CELL, history_rows, load_history, rows_as_of
+    from .references import check, load_references
+
+    references = load_references(config.references)
+    paths = list(node_results)
+    records = collect(paths, config.system_name)
+    rows = history_rows([(r, _node_result(p)) for r, p in zip(records, paths, strict=True)])
+    current = {tuple(str(getattr(row, c)) for c in CELL): asdict(row) for row in rows}
+    history = load_history(config.history_store)
+    baseline = rows_as_of(history, references.baseline_run)
+    regressions, checked = check(current, references, baseline)
+    head = f"{checked} results checked against {config.references}" + (
+        f" (baseline run {references.baseline_run})" if references.baseline_run else ""
+    )
+    if regressions:
+        raise RegressionsFound(
+            f"{len(regressions)} regressions; {head}:\n" + "\n".join(r.line() for r in regressions),
+            hint="if the new figures are right, make them the reference: "
+            "cm-snakemake results --set-baseline",
+        )
+    text = f"{head}\nno regression\n"
+    with open(out_path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return text
 
 
 class SubmissionRejected(CMSnakemakeError):

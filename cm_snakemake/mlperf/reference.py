@@ -173,6 +173,7 @@ def record_reference_run(
         "onnxruntime_version": str(env.get("CM_MLPERF_BACKEND_VERSION") or ""),
         "loadgen_version": str(detail.get("loadgen_version") or "").split(" @ ")[0],
         "reference_run_dir": run_dir,
+        "node_result": os.path.abspath(node_result),
     }
     if mode == "accuracy":
         result["accuracy"] = _accuracy(run_dir)

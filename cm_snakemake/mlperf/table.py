@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .references import References
     from .runs import RunRecord
 
 __all__ = ["results_frame", "write_results", "format_table"]
@@ -40,9 +41,15 @@ def results_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def write_results(frame: pd.DataFrame, out_dir: str) -> dict[str, str]:
-    """Write results.csv, results.parquet, throughput.png, latency.png and summary.html into
-    ``out_dir``; return the paths by kind."""
+def write_results(
+    frame: pd.DataFrame,
+    out_dir: str,
+    history: pd.DataFrame | None = None,
+    references: References | None = None,
+) -> dict[str, str]:
+    """Write results.csv, results.parquet, throughput.png, latency.png, history.png (the
+    results history, with the reference bands) and summary.html into ``out_dir``; return the
+    paths by kind."""
     for module in ("pyarrow", "matplotlib"):
         if importlib.util.find_spec(module) is None:
             message = f"writing the MLPerf results needs {module}, which is not installed"
@@ -55,6 +62,7 @@ def write_results(frame: pd.DataFrame, out_dir: str) -> dict[str, str]:
             ("parquet", "results.parquet"),
             ("throughput", "throughput.png"),
             ("latency", "latency.png"),
+            ("history", "history.png"),
             ("html", "summary.html"),
         )
     }
@@ -62,6 +70,10 @@ def write_results(frame: pd.DataFrame, out_dir: str) -> dict[str, str]:
     frame.to_parquet(paths["parquet"], index=False)
     _plot_throughput(frame, paths["throughput"])
     _plot_latency(frame, paths["latency"])
+    from .history import load_history
+
+    _plot_history(load_history("") if history is None else history, references,
+                  paths["history"])  # fmt: skip
     _write_html(frame, paths["html"])
     return paths
 
@@ -118,6 +130,64 @@ def _plot_latency(frame: pd.DataFrame, path: str) -> None:
     plt.close(fig)
 
 
+UNITS = {"samples_per_second": "samples/s", "scheduled_samples_per_second": "samples/s",
+         "p90_latency_ms": "ms", "p99_query_latency_ms": "ms", "top1": "top-1"}  # fmt: skip
+
+
+def _plot_history(history: pd.DataFrame, references: References | None, path: str) -> None:
+    """Per model and scenario, the performance metric of each run in the history, oldest
+    first; the reference band; a dotted line where a run's inputs changed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .history import differences
+
+    perf = history[history["mode"] == "performance"]
+    cells = list(dict.fromkeys(zip(perf["system"], perf["model"], perf["scenario"], strict=True)))
+    order = {s: i for i, s in enumerate(SCENARIO_ORDER)}
+    cells.sort(key=lambda c: (c[1], order.get(c[2], 9)))
+    columns = min(2, max(1, len(cells)))
+    rows = max(1, -(-len(cells) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 3.2 * rows), squeeze=False)
+    if not cells:
+        axes[0][0].text(0.5, 0.5, "no runs in the history yet", ha="center", va="center")
+        axes[0][0].set_axis_off()
+    runs = list(dict.fromkeys(history["run_id"]))
+    for ax, (system, model, scenario) in zip(axes.flat, cells, strict=False):
+        rows_of = perf[(perf["system"] == system) & (perf["model"] == model)
+                       & (perf["scenario"] == scenario)]  # fmt: skip
+        metric = str(rows_of["metric"].iloc[-1])
+        xs = [runs.index(r) + 1 for r in rows_of["run_id"]]
+        ax.plot(xs, rows_of["value"], marker="o", color="#4c72b0", label=metric)
+        reference = references.values.get((system, model, scenario, metric)) if references else None
+        if reference is not None:
+            low, high = reference.band()
+            bottom, top = ax.get_ylim()
+            ax.axhspan(bottom if low is None else low, top if high is None else high,
+                       color="#55a868", alpha=0.2, label="reference band")  # fmt: skip
+            ax.axhline(reference.value, color="#55a868", linewidth=1)
+        records = rows_of.to_dict("records")
+        changed = False
+        for x, before, after in zip(xs[1:], records, records[1:], strict=False):
+            if differences(before, after):
+                ax.axvline(x - 0.5, color="#c44e52", linestyle=":", linewidth=1.5,
+                           label=None if changed else "inputs changed")  # fmt: skip
+                changed = True
+        ax.set_title(f"{model}, {scenario}", fontsize=10)
+        ax.set_xlabel("run (oldest first)")
+        ax.set_ylabel(f"{metric.replace('_', ' ')} ({UNITS.get(metric, '')})", fontsize=8)
+        ax.set_xticks(range(1, len(runs) + 1))
+        ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[len(cells) :]:
+        ax.set_axis_off()
+    fig.suptitle("Results history")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def datasets(frame: pd.DataFrame) -> list[str]:
     """One line per model: the dataset its runs used, named as a subset or stand-in when it
     is one."""
@@ -149,7 +219,11 @@ def _write_html(frame: pd.DataFrame, path: str) -> None:
             + "".join(f"<li>{html.escape(line)}</li>" for line in datasets(frame))
             + "</ul>\n"
             f"{body}\n<h2>Throughput</h2><img src='{html.escape('throughput.png')}'>\n"
-            "<h2>Latency</h2><img src='latency.png'>\n</body></html>\n"
+            "<h2>Latency</h2><img src='latency.png'>\n"
+            "<h2>History</h2><p>Every run of the results history, per model and scenario; "
+            "the shaded band is the reference's tolerance, a dotted line marks a run whose "
+            "inputs changed (cm-snakemake results --compare says which).</p>"
+            "<img src='history.png'>\n</body></html>\n"
         )
 
 
