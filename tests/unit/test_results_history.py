@@ -97,3 +97,32 @@ def test_a_baseline_written_and_read_back_checks_later_results(tmp_path: Path) -
         "box m SingleStream p90_latency_ms: 2.3 outside 2 [open, +10%] (changed since the "
         "baseline: no baseline row)",
     ]
+
+
+def test_an_append_that_fails_midway_leaves_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from cm_snakemake.mlperf.history import HistoryRow, append_rows
+
+    row_ = HistoryRow(run_id="r1", recorded="t", system="box", host_fingerprint="f", model="m",
+                      implementation="bundled", backend="b", backend_version="1",
+                      scenario="Offline", mode="performance", run_style="test",
+                      metric="samples_per_second", value=1.0, valid=True, started=1.0,
+                      result_id="k@1", node_key="k", inputs="{}", host_facts="{}",
+                      slurm_job_id="")  # fmt: skip
+    store = tmp_path / "history"
+
+    def half_written(self: pd.DataFrame, path: str, **_: object) -> None:
+        Path(path).write_bytes(b"PAR1 half a file")
+        raise OSError("killed")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", half_written)
+    with pytest.raises(OSError, match="killed"):
+        append_rows([row_], str(store))
+    assert list(store.iterdir()) == []  # neither the half file nor a run file
+    monkeypatch.undo()
+    assert append_rows([row_], str(store)) is not None
+    assert append_rows([row_], str(store)) is None  # the same run is stored once
+    assert len(load_history(str(store))) == 1
