@@ -13,15 +13,16 @@ reported. A workflow failure, an INVALID run, or any error of the second checker
 the script exits 1.
 
 The model is so cheap (about 400,000 samples/s in batches of 256) that the 600 s Offline query
-would hold some 300 million samples, more memory than LoadGen and its Python binding can have
+would hold some 260 million samples, more memory than LoadGen and its Python binding can have
 here (about 205 bytes each); ``max_batchsize=1`` (one onnxruntime call per sample, about
-100,000 samples/s) keeps it near 75 million (some 15 GB).
+100,000 samples/s) keeps it near 77 million (16.5 GB of RSS in the last run). The harness
+refuses a query that needs more than 80% of the memory available.
 
 Usage::
 
     python benchmarks/bench_valid_run.py [--source DIR] [--work DIR] [--max-batchsize 1]
 
-Takes about 13 minutes on 2 cores and 16 GB of memory.
+Takes about 13 minutes on 2 cores, with about 21 GB of memory free.
 """
 
 from __future__ import annotations

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from .._util.secretenv import given
 from ..errors import EXIT_OK, UsageError
 from ..plan.model import Plan, PlanNode, StaticDep
+from ..plan.network import NetworkNeed, network_needs
 from ..plan.planner import Planner
 from ..plan.provider import IndexProvider
 from ..runtime.facts import collect_facts, host_facts, load_facts, save_facts
@@ -29,6 +31,9 @@ class PlanOptions(InputOptions):
     """The flags of ``plan``; any other flag is an input of the script."""
 
     json = Flag(BOOL, False, "print the plan as JSON")
+    network = Flag(BOOL, False, "list what the plan fetches from the network (downloads, git "
+                   "clones, pip installs) instead of the tree; with --json: as "
+                   "'network'")  # fmt: skip
     out = Flag(PATH, None, "also write the JSON plan to FILE", metavar="FILE")
 
 
@@ -123,18 +128,31 @@ def _planned(options: PlanOptions, ctx: Context, query: TagQuery, artifact: str 
     options.check_inputs(accepted_inputs(start))
     report_choice(ctx, query, artifact, plan.node(plan.root))
     index.flush()
+    needs = network_needs(plan) if options.network else None
     if out or as_json:
         payload = plan.to_json()
         if facts:
             payload["facts_meta"] = {k: v for k, v in facts.items() if k != "scripts"}
+        if needs is not None:
+            payload["network"] = [asdict(n) for n in needs]
         if out:
             with open(out, "w", encoding="utf-8") as fh:
                 json.dump(payload, fh, indent=1)
         if as_json:
             print(json.dumps(payload, indent=1), file=ctx.out)
     if not as_json:
-        print(render_plan(plan), file=ctx.out)
+        print(render_plan(plan) if needs is None else render_network(needs), file=ctx.out)
     return EXIT_OK
+
+
+def render_network(needs: list[NetworkNeed]) -> str:
+    """One line per network need, then a count."""
+    if not needs:
+        return "nothing in this plan needs the network"
+    maybe = sum(not n.known for n in needs)
+    lines = [n.line() for n in needs]
+    lines.append(f"{len(needs)} network needs ({maybe} decided at run time)")
+    return "\n".join(lines)
 
 
 def _facts_cmd(options: FactsOptions, ctx: Context) -> int:

@@ -72,6 +72,9 @@ def _results(options: _ResultsOptions, ctx: Context) -> int:
         raise UsageError(f"--format={form}: unknown", hint="use " + ", ".join(FORMATS))
     store = options.store or os.path.join(folder, "history")
     references = options.references or os.path.join(folder, "references.yaml")
+    if (options.compare or options.set_baseline) and (form != "text" or options.out):
+        raise UsageError("--format and --out export the table or --history, not "
+                         "--compare or --set-baseline")  # fmt: skip
     if options.compare:
         return _compare(options.compare, store, references, ctx)
     if options.set_baseline:
@@ -214,7 +217,8 @@ RESULTS = Command(
 else the harness runs found below DIR. --history lists the runs of the results history
 (DIR/history, which every mlperf_all adds its new runs to); --compare=A,B sets two of them side
 by side, with what changed in their inputs; --set-baseline makes the latest results the
-reference file that mlperf_all checks (config references); --format exports any of these.
+reference file that mlperf_all checks (config references); --format exports the table or the
+history.
 --check runs MLCommons' submission checker (of the inference source) on a submission tree and
 prints its verdict and every error.""",
 )  # fmt: skip

@@ -288,9 +288,11 @@ class Compared:
 
     @property
     def ratio(self) -> float | None:
-        if self.before in (None, 0) or self.after is None:
+        from .references import missing
+
+        if missing(self.before) or self.before == 0 or missing(self.after):
             return None
-        return float(self.after) / float(self.before)
+        return float(self.after) / float(self.before)  # type: ignore[arg-type]
 
 
 def _cells(history: pd.DataFrame, run_id: str) -> dict[tuple[str, ...], dict[str, Any]]:
@@ -330,7 +332,9 @@ def compare(history: pd.DataFrame, first: str, second: str) -> list[Compared]:
 
 
 def _shown(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    from .references import missing
+
+    return "-" if missing(value) else f"{value:.4g}"
 
 
 def format_comparison(rows: Sequence[Compared], first: str, second: str) -> str:

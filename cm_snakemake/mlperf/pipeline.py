@@ -422,6 +422,14 @@ def check_references(config: MLPerfConfig, node_results: Iterable[str], out_path
     history = load_history(config.history_store)
     baseline = rows_as_of(history, references.baseline_run)
     regressions, checked = check(current, references, baseline)
+    if not checked:
+        named = sorted({f"{k[0]}/{k[1]}" for k in references.values})
+        raise RegressionsFound(
+            f"{config.references}: no reference for any result of this run (system "
+            f"{config.system_name!r}; the file has {', '.join(named) or 'none'})",
+            hint="set system_name to the file's system, or make a baseline for this one: "
+            "cm-snakemake results --set-baseline",
+        )
     head = f"{checked} results checked against {config.references}" + (
         f" (baseline run {references.baseline_run})" if references.baseline_run else ""
     )

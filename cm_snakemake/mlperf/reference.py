@@ -146,7 +146,14 @@ def record_reference_run(
         if os.path.isfile(os.path.join(run_dir, name)):
             shutil.copy2(os.path.join(run_dir, name), out_dir)
     detail = read_detail_log(detail_path)
-    scenario = str(detail.get("effective_scenario") or env.get("CM_MLPERF_LOADGEN_SCENARIO"))
+    scenario = str(detail.get("effective_scenario") or env.get("CM_MLPERF_LOADGEN_SCENARIO")
+                   or "")  # fmt: skip
+    if scenario not in PRIMARY_METRICS:
+        raise ReferenceError(
+            f"{detail_path}: no known scenario (LoadGen's effective_scenario and "
+            f"CM_MLPERF_LOADGEN_SCENARIO of {node_result} give {scenario!r})",
+            hint="rerun the benchmark job (snakemake --forcerun)",
+        )
     mode = str(env.get("CM_MLPERF_LOADGEN_MODE") or "performance")
     samples = int(detail.get("qsl_reported_total_count") or 0)
     finished = os.path.getmtime(detail_path)

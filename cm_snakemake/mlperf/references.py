@@ -17,6 +17,7 @@ file was made from (history.py)::
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,17 @@ __all__ = ["Reference", "ReferenceFileError", "Regression", "References", "check
 
 # metrics where more is better; the others (latencies) are better when smaller
 HIGHER_IS_BETTER = ("samples_per_second", "scheduled_samples_per_second", "top1")
+
+
+def model_key(model: str, implementation: str) -> str:
+    """The model's name in a reference file: ``resnet50``, or ``resnet50 (reference)`` for
+    another implementation than the bundled harness."""
+    return model if implementation in ("", "bundled") else f"{model} ({implementation})"
+
+
+def missing(value: Any) -> bool:
+    """No figure: None, or the NaN a Parquet or CSV column holds for it."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 class ReferenceFileError(CMSnakemakeError):
@@ -111,8 +123,9 @@ def load_references(path: str) -> References:
                             f"{path}: {where}: expected [value, lower, upper], got {entry!r}"
                         )
                     value = _number(entry[0], where, path)
-                    if value is None:
-                        raise ReferenceFileError(f"{path}: {where}: the value is null")
+                    if value is None or not math.isfinite(value):
+                        raise ReferenceFileError(f"{path}: {where}: the value is {value}",
+                                                 hint="give a finite number")  # fmt: skip
                     values[(str(system), str(model), str(scenario), str(metric))] = Reference(
                         value, _number(entry[1], where, path), _number(entry[2], where, path)
                     )
@@ -147,9 +160,10 @@ def check(
     regressions = []
     checked = 0
     for cell, row in current.items():
-        system, model, _implementation, scenario, _mode, metric = cell
+        system, model_name, implementation, scenario, _mode, metric = cell
+        model = model_key(model_name, implementation)
         reference = references.values.get((system, model, scenario, metric))
-        if reference is None or row.get("value") is None:
+        if reference is None or missing(row.get("value")):
             continue
         checked += 1
         value = float(row["value"])
@@ -171,12 +185,13 @@ def baseline(
     ``tolerance``); return the number of references written."""
     tree: dict[str, Any] = {}
     count = 0
-    for (system, model, _impl, scenario, _mode, metric), row in sorted(current.items()):
-        if row.get("value") is None:
+    for (system, model, implementation, scenario, _mode, metric), row in sorted(current.items()):
+        if missing(row.get("value")):
             continue
+        name = model_key(model, implementation)
         value = float(row["value"])
         band = [-tolerance, None] if metric in HIGHER_IS_BETTER else [None, tolerance]
-        tree.setdefault(system, {}).setdefault(model, {}).setdefault(scenario, {})[metric] = [
+        tree.setdefault(system, {}).setdefault(name, {}).setdefault(scenario, {})[metric] = [
             value, *band]  # fmt: skip
         count += 1
     folder = os.path.dirname(os.path.abspath(path))

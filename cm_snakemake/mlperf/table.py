@@ -194,7 +194,8 @@ def datasets(frame: pd.DataFrame) -> list[str]:
     if "dataset" not in frame:  # a table written before datasets were named
         return []
     seen = frame.drop_duplicates(subset=["model", "dataset"])
-    return [f"{m}: {d}" for m, d in zip(seen["model"], seen["dataset"], strict=True) if d]
+    return [f"{m}: {d}" for m, d in zip(seen["model"], seen["dataset"], strict=True)
+            if isinstance(d, str) and d]  # an empty cell of a CSV reads as NaN  # fmt: skip
 
 
 def _dataset_note(fig: Any, frame: pd.DataFrame) -> None:

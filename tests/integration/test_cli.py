@@ -257,3 +257,44 @@ def test_facts_file_round_trip(tmp_path: Path) -> None:
     assert all(n["facts"] for n in plan["nodes"])
     code, _, err = cli("plan", "detect,cpu", "--facts=/nonexistent.json")
     assert code == 1 and "facts file /nonexistent.json does not exist" in err
+
+
+def test_plan_network_lists_the_bundled_pipelines_needs(tmp_path: Path) -> None:
+    request = "app mlperf inference mlperf-inference-onnx _resnet50 _offline"
+    code, out, err = cli("plan", request, "--network", "--no-facts",
+                         "--env.CM_ML_MODEL_RESNET50_URL=https://example.org/rn50.onnx",
+                         "--env.CM_DATASET_IMAGENET_PATH=/data/imagenet")  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(x.startswith("download download-file-verified [") and "https://example.org/rn50.onnx"
+               in x for x in lines), out  # fmt: skip
+    assert any(x.startswith("pip      get-python-package [") and "onnxruntime" in x
+               for x in lines), out  # fmt: skip
+    local = tmp_path / "rn50.onnx"
+    local.write_bytes(b"onnx")
+    code, out, err = cli("plan", request, "--network", "--no-facts", "--json",
+                         f"--env.CM_ML_MODEL_RESNET50_LOCAL_PATH={local}",
+                         "--env.CM_DATASET_IMAGENET_PATH=/data/imagenet")  # fmt: skip
+    assert code == 0, err
+    needs = json.loads(out)["network"]
+    assert {n["kind"] for n in needs} == {"pip"}, needs  # a local model file: no download
+
+
+def test_plan_network_names_git_clones_and_skips_local_ones(make_repo: RepoMaker) -> None:
+    root = make_repo(
+        "fetching",
+        {
+            "app": "alias: app\nuid: 'b000000000000001'\ntags: [app]\n"
+            "deps:\n- tags: get,git,repo,_remote\n- tags: get,git,repo,_local\n",
+            "get-git-repo": "alias: get-git-repo\nuid: 'b000000000000002'\ntags: [get, git, repo]\n"
+            "variations:\n  remote: {env: {CM_GIT_URL: 'https://example.org/src.git', "
+            "CM_GIT_CHECKOUT: v5.0.1}}\n  local: {env: {CM_GIT_URL: /srv/src.git}}\n",
+        },
+    )
+    cli("repo", "add", str(root))
+    code, out, err = cli("plan", "app", "--network", "--no-facts")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert [x.split("]  ", 1)[1] for x in lines if x.startswith("git ")] == [
+        "https://example.org/src.git  v5.0.1"]  # fmt: skip
+    assert lines[-1] == "1 network needs (0 decided at run time)"

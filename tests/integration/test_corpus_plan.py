@@ -117,3 +117,23 @@ def test_mlc_dialect_plans() -> None:
     # update_tags_if_env adds _slow, which conflicts with _fast in the tool's group
     with pytest.raises(CMSnakemakeError, match="_fast, _slow are all in group 'speed'"):
         Planner(provider).plan("app,mlc-demo", {"env": {"MLC_DEMO_SLOW": "yes"}})
+
+
+def test_the_plan_lists_what_the_mlperf_reference_request_fetches(
+    provider: IndexProvider, facts: dict[str, dict[str, str]]
+) -> None:
+    from cm_snakemake.plan.network import network_needs
+
+    needs = network_needs(Planner(provider, facts=facts).plan(MLPERF))
+    downloads = {n.what: n for n in needs if n.kind == "download"}
+    # the model and ImageNet's auxiliary files, with CM's MD5 checksums; whether a local copy
+    # replaces them is for download-and-extract's preprocess to say, so run time decides
+    model = downloads["https://zenodo.org/record/4735647/files/resnet50_v1.onnx"]
+    assert model.detail.startswith("md5:f6a4da60cd5f084d97efc2c1ddb10beb") and not model.known
+    assert "http://dl.caffe.berkeleyvision.org/caffe_ilsvrc12.tar.gz" in downloads
+    pip = {n.what for n in needs if n.kind == "pip"}
+    assert {"onnxruntime", "numpy<=1.26.4", "pycocotools"} <= pip
+    # the inference source's clone: get-mlperf-inference-src asks for get-git-repo with tags
+    # its preprocess decides; the plan names it as a need of run time
+    git = [n for n in needs if n.kind == "git"]
+    assert git and all(not n.known and "'get,git,repo'" in n.what for n in git)

@@ -333,6 +333,10 @@ def test_a_rerun_runs_nothing_and_a_new_scenario_runs_only_its_runs(pipeline: Pi
     assert any(p["valid"] for p in probes) and any(not p["valid"] for p in probes), probes
     assert {p["bound_ms"] for p in probes} == {15.0}  # ResNet50's bound, LoadGen's mlperf.conf
     assert server["loadgen"]["result_validity"] == "VALID"
+    # the search's runs read their settings as plain files: the measured run is still the
+    # process's first user.conf, with mlperf.conf applied and no "multiple conf files" error
+    detail = harness_runs(pipeline)[("Server", "performance")] / "mlperf_log_detail.txt"
+    assert "error_invalid_config" not in detail.read_text()
     target = float(server["user_conf"][0].removeprefix("*.Server.target_qps = "))
     # below the highest rate that met the bound (the margin), and the last probe confirmed it
     assert 0 < target < max(p["target"] for p in probes if p["valid"])

@@ -128,6 +128,12 @@ def test_a_tight_reference_fails_the_workflow_and_a_wide_one_passes(
     done = two_runs.snakemake("mlperf_references", config=(f"references={wide}",))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no regression" in (two_runs.out / "references-check.txt").read_text()
+    # a file for another machine matches nothing: that is an error, not a pass
+    other = tmp_path / "other.yaml"
+    other.write_text(wide.read_text().replace("  histbox:", "  otherbox:"))
+    done = two_runs.snakemake("mlperf_references", config=(f"references={other}",))
+    assert done.returncode != 0
+    assert "no reference for any result of this run (system 'histbox'" in done.stderr
 
 
 def test_the_html_and_the_report_show_the_history_plot(two_runs: Work, tmp_path: Path) -> None:

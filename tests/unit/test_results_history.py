@@ -126,3 +126,27 @@ def test_an_append_that_fails_midway_leaves_no_row(
     assert append_rows([row_], str(store)) is not None
     assert append_rows([row_], str(store)) is None  # the same run is stored once
     assert len(load_history(str(store))) == 1
+
+
+def test_a_run_without_a_figure_neither_becomes_a_reference_nor_a_regression(
+    tmp_path: Path,
+) -> None:
+    from cm_snakemake.mlperf.history import HistoryRow, append_rows, latest_rows
+
+    fields = dict(recorded="t", system="box", host_fingerprint="f", model="m",
+                  implementation="bundled", backend="b", backend_version="1", scenario="Offline",
+                  mode="performance", run_style="test", metric="samples_per_second", valid=None,
+                  started=1.0, node_key="k", inputs="{}", host_facts="{}",
+                  slurm_job_id="")  # fmt: skip
+    store = tmp_path / "history"
+    append_rows([HistoryRow(run_id="r1", value=None, result_id="k@1", **fields)], str(store))
+    rows = latest_rows(load_history(str(store)))  # the missing value reads back as NaN
+    path = tmp_path / "references.yaml"
+    assert baseline(rows, "r1", str(path)) == 0
+    path.write_text("references:\n  box:\n    m:\n      Offline:\n"
+                    "        samples_per_second: [.nan, -0.1, null]\n")  # fmt: skip
+    with pytest.raises(ReferenceFileError, match="the value is nan"):
+        load_references(str(path))
+    path.write_text("references:\n  box:\n    m:\n      Offline:\n"
+                    "        samples_per_second: [10, -0.1, null]\n")  # fmt: skip
+    assert check(rows, load_references(str(path))) == ([], 0)

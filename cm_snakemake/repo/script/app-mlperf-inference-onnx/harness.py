@@ -490,6 +490,9 @@ def find_targets(settings: Settings, found: dict[str, float], sut: Any, qsl: Any
         probe = loadgen_probe(
             sut, qsl, "Offline", settings.loadgen_model, extra, duration_ms=2000, min_queries=1
         )(2 * found["throughput_qps"])
+        if not probe.throughput:  # LoadGen logged no throughput: aim high, as a test run does
+            return Targets(target_qps=2 * found["throughput_qps"], probes=(probe,),
+                           note="the Offline probe logged no throughput")  # fmt: skip
         return Targets(target_qps=OFFLINE_MARGIN * probe.throughput, probes=(probe,))
     if settings.mode == "accuracy":
         # every sample once, whatever the target: the measurement's guesses do
@@ -505,6 +508,9 @@ def find_targets(settings: Settings, found: dict[str, float], sut: Any, qsl: Any
             sut, qsl, "Server", settings.loadgen_model, extra, duration_ms=4 * PROBE_DURATION_MS
         )
         rate, probes = search_server_target(probe, 1 / found["single_latency_s"], confirm=confirm)
+        if rate is not None and not probes[-1].valid:
+            return Targets(target_qps=rate, probes=tuple(probes),
+                           note="no confirming run met the latency bound")  # fmt: skip
         if rate is None:
             lowest = min(p.target for p in probes)
             return Targets(
