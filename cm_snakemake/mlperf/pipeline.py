@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CMSnakemakeError
@@ -202,6 +203,13 @@ class MLPerfConfig:
             lines += ["", f"Dataset: {dataset}."]
         return "\n".join(lines) + "\n"
 
+    @cached_property
+    def _reference_inputs(self) -> dict[str, Any]:
+        """The reference_inputs file, read once (every cell's request takes it)."""
+        from .reference import load_reference_inputs
+
+        return load_reference_inputs(self.reference_inputs)
+
     @property
     def history_store(self) -> str:
         return self.history or os.path.join(self.output, "history")
@@ -214,14 +222,14 @@ class MLPerfConfig:
     def request(self, run: RunSpec) -> tuple[str, dict[str, Any]]:
         """The CM request of one run, and its inputs."""
         if self.implementation == "reference":
-            from .reference import load_reference_inputs, reference_request
+            from .reference import reference_request
 
             return reference_request(
                 run.model,
                 run.scenario,
                 run.mode,
                 self.run_style,
-                load_reference_inputs(self.reference_inputs),
+                self._reference_inputs,
                 os.path.join(self.output, "reference-runs"),
             )
         family, kind = MODELS[run.model]
