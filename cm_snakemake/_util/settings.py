@@ -222,6 +222,14 @@ class Settings:
         reader="cm-snakemake (internal)",
     )
 
+    offline = _Folder(
+        "CMSM_OFFLINE",
+        "",
+        "a prefetch bundle (cm-snakemake prefetch): every download, git clone and pip "
+        "install of a run comes from it, and a need it lacks stops the run before any work; "
+        "unset: the network",
+        fallback=lambda s: "",
+    )
     nested_jobs = _Count(
         "CMSM_NESTED_JOBS",
         "number",

@@ -61,6 +61,11 @@ _COMMANDS = {
     "run": ("run_cmd", "RUN", "run a script with its dependencies and print its exports"),
     "plan": ("plan_cmd", "PLAN", "resolve a request into a plan: scripts, variations, deps"),
     "facts": ("plan_cmd", "FACTS", "record this machine's host facts for planning"),
+    "prefetch": (
+        "prefetch_cmd",
+        "PREFETCH",
+        "fetch a plan's downloads, git repos and pip packages into a bundle for offline runs",
+    ),
     "cache": ("cache_cmd", "CACHE", "list, show, remove and collect cache entries"),
     "job": ("job_cmd", "JOB", "run one node of a compiled plan (a Snakemake job's body)"),
     "results": ("results_cmd", "RESULTS", "print the MLPerf results table; check a submission"),
@@ -120,6 +125,8 @@ def main(
     err = err or sys.stderr
     try:
         settings.check()  # a bad CMSM_* value is an error now, not in the middle of a run
+        if settings.offline:  # absolute now: scripts run in other folders
+            settings.put("offline", settings.offline)
         args = parse_args(argv)
         if not args.positional or args.positional[0] == "help":
             return _help(args, out)

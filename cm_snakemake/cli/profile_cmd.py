@@ -36,9 +36,19 @@ rerun-incomplete: true
 scheduler: greedy
 retries: {retries}  # times a failed or cancelled job is resubmitted
 keep-going: true
-# Cheap detection scripts run on the submit host (`localrule` in the generated rules); to run
-# them as cluster jobs too (when the submit host differs from the compute nodes), uncomment:
-# config: ["cm_localrules=false"]
+# The shape of a CM workflow on the cluster:
+# * scripts that fetch from the network (downloads, git clones, pip installs) run on the
+#   submit host, as compute nodes often have no network; cheap detection scripts too
+#   (`localrule` in the generated rules);
+# * short jobs (the group cm-tiny: detection run as jobs, scripts declaring a runtime of at
+#   most 10 minutes) go out {group} connected sets per cluster job; a group job asks for the
+#   CPUs its members use at once, so keep this at most the CPUs of a node;
+# * the MLPerf workflow's benchmark matrix goes out as one job array (one sbatch).
+# To run detection on the compute nodes (their facts differ from the submit host's), or the
+# network scripts there (they have network), or every short job on its own, uncomment:
+# config: ["cm_localrules=false", "cm_network_on_submit_host=false", "cm_group_tiny=false"]
+group-components: ["cm-tiny={group}"]
+slurm-array-jobs: cm_app_mlperf_inference_onnx
 default-resources:
   slurm_partition: {partition}  # the partition; empty means the cluster's default
   slurm_account: {account}  # the account, where the cluster needs one
@@ -89,6 +99,8 @@ class SlurmOptions(_ProfileOptions):
     account = Flag(TEXT, "", "the account, where the cluster needs one", metavar="A")
     jobs = Flag(WHOLE, 50, "jobs in the queue at once")
     retries = Flag(WHOLE, 1, "times a failed or cancelled job is resubmitted")
+    group = Flag(WHOLE, 4, "connected sets of short jobs (group cm-tiny) per cluster job",
+                 metavar="N")  # fmt: skip
     accounting = Flag(
         BOOL,
         False,
@@ -141,6 +153,7 @@ def slurm_profile(options: SlurmOptions) -> str:
         out=_out(options, "site"),
         jobs=options.jobs,
         retries=options.retries,
+        group=options.group,
         mem_mb=options.mem_mb,
         runtime=options.runtime,
         partition=json.dumps(options.partition),

@@ -7,6 +7,7 @@ import json
 import os
 
 from .._util.secretenv import HIDDEN, conceal, given, strip
+from .._util.settings import settings
 from ..errors import EXIT_OK, EXIT_USER_ERROR, CMSnakemakeError, UsageError
 from ..plan.inputs import ENGINE_INPUTS
 from .options import BOOL, PATH, WHOLE, Command, Flag
@@ -49,6 +50,10 @@ class RunOptions(InputOptions):
         PATH, None, "run through Snakemake with this profile (e.g. profiles/slurm)", metavar="DIR"
     )
     cache_dir = Flag(PATH, None, "another cache root", metavar="DIR")
+    offline = Flag(PATH, None, "run without network: every download, git clone and pip "
+                   "install comes from this prefetch bundle (cm-snakemake prefetch); a need "
+                   "it lacks stops the run before any work (also: CMSM_OFFLINE)",
+                   metavar="BUNDLE")  # fmt: skip
 
 
 def _print(ctx: Context, payload: dict[str, Any], as_json: bool) -> None:
@@ -119,6 +124,8 @@ def _run(options: RunOptions, ctx: Context) -> int:
         raise UsageError("run needs a script", hint='Example: cm-snakemake run "detect os"')
     if options.jobs is not None and options.jobs < 1:
         raise UsageError(f"--jobs expects at least 1 job at once, not {options.jobs}")
+    if options.offline:  # for this process and the Snakemake jobs it starts
+        settings.put("offline", os.path.abspath(str(options.offline)))
     if not options.json:
         return _request(options, ctx, query, artifact)
     with json_stdout(ctx) as result_ctx:  # scripts print to standard error meanwhile
@@ -294,6 +301,16 @@ def _plan_and_run(
     prepared = runtime.prepare(query, inputs, artifact=artifact)  # the script, selected once
     accepted = accepted_inputs(prepared.start)
     options.check_inputs(accepted)
+    if settings.offline:  # every need the plan knows is in the bundle, before any work
+        from ..offline.bundle import check_offline
+        from ..plan.planner import Planner
+        from ..plan.provider import IndexProvider
+
+        plan, _ = Planner(IndexProvider(index), facts=scripts).plan_request(
+            query, inputs, artifact=artifact
+        )
+        request = artifact or " ".join(str(query).split(","))
+        check_offline([plan], settings.offline, request=request)
     report_choice(ctx, query, artifact, prepared.node)
     result = runtime.run_prepared(prepared)
     index.flush()

@@ -16,10 +16,18 @@
 #
 # Every job runs "python -m cm_snakemake job" for its node; nothing is resolved here.
 # Detection scripts run in the controller (localrule) unless the config (or a profile's
-# `config:` entry) sets cm_localrules=false.
+# `config:` entry) sets cm_localrules=false; scripts that fetch from the network (downloads,
+# git clones, pip installs) too, unless cm_network_on_submit_host=false. Short jobs (a
+# runtime resource of at most cm_tiny_minutes, default 10) are in the group "cm-tiny", which
+# a cluster profile's group-components packs into few jobs; cm_group_tiny=false: no group.
+#
+# With config cm_offline=BUNDLE (or CMSM_OFFLINE), the run takes its downloads, git clones
+# and pip packages from a bundle `cm-snakemake prefetch` made; see docs/offline.md.
 
 from cm_snakemake.compile.workflow import cm as _cm
 from snakemake.logging import logger as _cm_logger
+from snakemake.exceptions import WorkflowError as _CMWorkflowError
+from cm_snakemake.errors import CMSnakemakeError as _CMError
 
 # After a controller killed in this directory: its stale lock goes, and the CM results its
 # jobs finished are kept (see cm_snakemake/controller.py).
@@ -27,6 +35,13 @@ for _cm_message in _cm.controller_started(workflow):
     _cm_logger.warning(_cm_message)
 
 _CM_PLAN = _cm.merged_plan(config.get("cm_plans", []))
+
+# Offline (config cm_offline, or CMSM_OFFLINE): every network need of the targets must be in
+# the prefetch bundle, checked here, before any job runs; the jobs take their items from it.
+try:
+    _cm.go_offline(config.get("cm_offline"), config.get("cm_plans", []))
+except _CMError as _cm_error:
+    raise _CMWorkflowError(_cm_error.render()) from None
 
 
 def _cm_declare(spec):
@@ -44,7 +59,8 @@ def _cm_declare(spec):
             disk_mb=spec.resource("disk_mb", 1000),
             gpus=spec.resource("gpus", 0),
             cm_timeout=spec.timeout(str(config.get("cm_timeout", 0))),
-        localrule: spec.local and bool(config.get("cm_localrules", True))
+        localrule: spec.is_local(config)
+        group: spec.group(config)
         message: f"CM script {spec.alias}: node {{wildcards.key}}"
         shell: _cm.shell()
 

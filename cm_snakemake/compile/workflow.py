@@ -34,10 +34,15 @@ from typing import Any
 
 from .._util.settings import settings
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 __all__ = ["CMWorkflow", "RuleSpec", "cm", "rule_specs"]
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _LOCAL_PREFIXES = ("detect-",)  # cheap detection scripts run in the controller process
+TINY_GROUP = "cm-tiny"  # the Snakemake group of short jobs, packed into few cluster jobs
 
 
 @dataclass
@@ -71,11 +76,48 @@ class RuleSpec:
 
         return value
 
+    @property
+    def network(self) -> bool:
+        """The rule's script fetches from the network (downloads, git clones, pip)."""
+        from ..plan.network import FETCHING
+
+        return self.alias in FETCHING
+
+    def is_local(self, config: Mapping[str, Any]) -> bool:
+        """Runs on the submit host: detection (config ``cm_localrules``, default yes) and
+        scripts that fetch from the network (``cm_network_on_submit_host``, default yes:
+        compute nodes of clusters usually have none)."""
+        if self.local and _yes(config.get("cm_localrules", True)):
+            return True
+        return self.network and _yes(config.get("cm_network_on_submit_host", True))
+
+    def group(self, config: Mapping[str, Any]) -> str | None:
+        """:data:`TINY_GROUP` for a cluster rule whose every node is short: detection run as
+        a job, or a script that declares a ``resources.runtime`` of at most
+        ``cm_tiny_minutes`` (default 10). Snakemake runs a connected set of them as one
+        job, and ``group-components`` packs several sets into one. Config
+        ``cm_group_tiny=false``: each is its own job."""
+        if self.is_local(config) or not _yes(config.get("cm_group_tiny", True)):
+            return None
+        if self.local:
+            return TINY_GROUP
+        limit = float(config.get("cm_tiny_minutes", 10))
+        minutes = [n.get("resources", {}).get("runtime") for n in self.nodes.values()]
+        short = all(m not in (None, "") and float(m) <= limit for m in minutes)
+        return TINY_GROUP if minutes and short else None
+
     def inputs(self) -> Any:
         def value(wildcards: Any, inputs_of: dict[str, list[str]] = self.inputs_of) -> list[str]:
             return inputs_of.get(wildcards.key, [])
 
         return value
+
+
+def _yes(value: Any) -> bool:
+    """A config switch: ``true``/``false`` from YAML, or text from ``--config k=v``."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "no", "false", "off")
+    return bool(value)
 
 
 def _rule_name(alias: str, cached: bool, taken: set[str]) -> str:
@@ -264,6 +306,46 @@ class CMWorkflow:
         before = set(declared[0])
         specs = rule_specs(plan, self, declared)
         return [spec for spec in specs if (spec.alias, spec.cached) not in before]
+
+    def _plans_of(self, extra: list[str] | None = None) -> list[Any]:
+        from ..plan.model import Plan
+
+        return [Plan.from_json(self._plan_json(f)) for f in [*self.plan_files, *(extra or [])]]
+
+    def go_offline(self, bundle: str | None, extra: list[str] | None = None) -> str | None:
+        """With a bundle (config ``cm_offline``, else ``CMSM_OFFLINE``): check that it holds
+        every need of the compiled targets (:class:`~..offline.bundle.OfflineMissing` before
+        any job runs) and pass it to the jobs. Returns the bundle's path, or ``None``."""
+        from ..offline.bundle import check_offline
+
+        path = os.path.abspath(os.path.expanduser(bundle)) if bundle else settings.offline
+        if not path:
+            return None
+        check_offline(self._plans_of(extra), path)
+        settings.put("offline", path)  # the jobs (local, or SLURM's exported env) read it
+        return path
+
+    def prefetch(self, bundle: str, facts_file: str | None = None,
+                 reporter: Any = None) -> Any:  # fmt: skip
+        """Fetch the needs of every compiled target into ``bundle`` (the ``prefetch`` target
+        of a workflow); returns the :class:`~..offline.prefetch.PrefetchReport`."""
+        from ..offline.bundle import Bundle
+        from ..offline.prefetch import pip_target, prefetch
+        from ..plan.network import network_needs
+        from ..runtime.facts import load_facts
+
+        needs = [n for plan in self._plans_of() for n in network_needs(plan)]
+        target = pip_target(load_facts(facts_file)) if facts_file else {}
+        return prefetch(needs, Bundle.open(bundle, create=True), target=target,
+                        reporter=reporter)  # fmt: skip
+
+    def network_needs(self) -> list[str]:
+        """One line per network need of the compiled targets (a prefetch rule's params: a
+        changed plan runs it again)."""
+        from ..plan.network import network_needs
+
+        lines = {n.line() for plan in self._plans_of() for n in network_needs(plan)}
+        return sorted(lines)
 
     def controller_started(self, owner: Any) -> list[str]:
         """In the main Snakemake process (once): recover the stale lock and the finished

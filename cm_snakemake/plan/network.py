@@ -18,17 +18,21 @@ A value that only run time decides (a hook sets it) is reported as such: the nee
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .model import Plan, PlanNode
 
-__all__ = ["NetworkNeed", "network_needs"]
+__all__ = ["FETCHING", "NetworkNeed", "needs_of", "network_needs", "package_name"]
 
 DOWNLOADERS = ("download-file", "download-file-verified")
 GIT = ("get-git-repo",)
 PIP = ("get-generic-python-lib", "get-python-package")
+FETCHING = (*DOWNLOADERS, *GIT, *PIP)
 PREFIXES = ("CM_", "MLC_", "CMSM_")
 
 
@@ -66,8 +70,8 @@ def _local(url: str) -> bool:
     return (bool(url) and "://" not in url) or url.startswith("file://")
 
 
-def _download(node: PlanNode) -> list[NetworkNeed]:
-    env = node.resolved_env
+def _download(key: str, alias: str, env: Mapping[str, Any], versions: Mapping[str, Any]
+              ) -> list[NetworkNeed]:  # fmt: skip
     url, url_known = _value(env, "DOWNLOAD_URL")
     local, local_known = _value(env, "DOWNLOAD_LOCAL_FILE_PATH")
     if url_known and not url:
@@ -82,28 +86,26 @@ def _download(node: PlanNode) -> list[NetworkNeed]:
     known = url_known and local_known
     if not local_known:
         detail += f"; unless a local file ({local})"
-    return [NetworkNeed(node.key, node.alias, "download", url, detail, known)]
+    return [NetworkNeed(key, alias, "download", url, detail, known)]
 
 
-def _git(node: PlanNode) -> list[NetworkNeed]:
-    env = node.resolved_env
+def _git(key: str, alias: str, env: Mapping[str, Any], versions: Mapping[str, Any]
+         ) -> list[NetworkNeed]:  # fmt: skip
     url, known = _value(env, "GIT_URL")
     if known and (not url or _local(url)):
         return []
     revision = next((v for v in (_value(env, n)[0] for n in ("GIT_SHA", "GIT_CHECKOUT",
                                                              "GIT_BRANCH")) if v), "")  # fmt: skip
-    return [NetworkNeed(node.key, node.alias, "git", url, revision or "default branch", known)]
+    return [NetworkNeed(key, alias, "git", url, revision or "default branch", known)]
 
 
-def _requirement(node: PlanNode) -> tuple[str, bool]:
-    env = node.resolved_env
+def _requirement(env: Mapping[str, Any], versions: Mapping[str, Any]) -> tuple[str, bool]:
     for name in ("GENERIC_PYTHON_PACKAGE_NAME", "PYTHON_PACKAGE"):
         package, known = _value(env, name)
         if package or not known:
             break
     if known and not package:
         return "", True
-    versions = node.versions
     if versions.get("version"):
         return f"{package}=={versions['version']}", known
     bounds = [f">={versions['version_min']}"] if versions.get("version_min") else []
@@ -111,11 +113,31 @@ def _requirement(node: PlanNode) -> tuple[str, bool]:
     return package + ",".join(bounds), known
 
 
-def _pip(node: PlanNode) -> list[NetworkNeed]:
-    requirement, known = _requirement(node)
+def _pip(key: str, alias: str, env: Mapping[str, Any], versions: Mapping[str, Any]
+         ) -> list[NetworkNeed]:  # fmt: skip
+    requirement, known = _requirement(env, versions)
     if known and not requirement:
         return []
-    return [NetworkNeed(node.key, node.alias, "pip", requirement, "unless installed", known)]
+    return [NetworkNeed(key, alias, "pip", requirement, "unless installed", known)]
+
+
+def package_name(requirement: str) -> str:
+    """The normalized project name of a pip requirement (PEP 503): ``Scikit_Learn>=1`` ->
+    ``scikit-learn``."""
+    name = re.split(r"[\s\[<>=!~;@,(]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_FAMILIES = {**dict.fromkeys(DOWNLOADERS, _download), **dict.fromkeys(GIT, _git),
+             **dict.fromkeys(PIP, _pip)}  # fmt: skip
+
+
+def needs_of(key: str, alias: str, env: Mapping[str, Any], versions: Mapping[str, Any]
+             ) -> list[NetworkNeed]:  # fmt: skip
+    """What one script call fetches, from its env (planned, or the live env of a run) and
+    its version constraints; ``[]`` for a script of no fetching family."""
+    family = _FAMILIES.get(alias)
+    return family(key, alias, env, versions) if family is not None else []
 
 
 # tags of a run-time dependency -> the family it will likely be
@@ -143,12 +165,7 @@ def network_needs(plan: Plan) -> list[NetworkNeed]:
     run-time dependencies that may fetch."""
     needs: list[NetworkNeed] = []
     for node in plan.nodes.values():
-        if node.alias in DOWNLOADERS:
-            needs += _download(node)
-        elif node.alias in GIT:
-            needs += _git(node)
-        elif node.alias in PIP:
-            needs += _pip(node)
+        needs += needs_of(node.key, node.alias, node.resolved_env, node.versions)
     for node in plan.nodes.values():
         needs += _residual(node)
     return needs

@@ -40,6 +40,7 @@ def collect_facts(index: ScriptIndex, reporter: Reporter | None = None) -> dict[
     """Run the bundled detection scripts here; return the facts document."""
     import tempfile
 
+    from ..offline.prefetch import python_facts
     from .runner import Runtime
 
     scripts: dict[str, dict[str, str]] = {}
@@ -53,6 +54,7 @@ def collect_facts(index: ScriptIndex, reporter: Reporter | None = None) -> dict[
         "host": os.uname().nodename,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scripts": scripts,
+        "python": python_facts(),
     }
 
 

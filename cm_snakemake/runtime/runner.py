@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from ..index.scripts import ScriptIndex
     from ..meta.tags import TagQuery
+    from ..offline.bundle import Bundle
     from ..plan.calls import Call
     from ..plan.model import Plan, PlanNode, ResidualDep, StaticDep
     from ..plan.prepare import Start
@@ -86,6 +87,22 @@ class Runtime:
         self.parents: list[str] = []
         self.os_info = hooks.os_info()
         self.subflows: Subflows | None = None  # in a job: nested Snakemake runs
+        self._bundle: Bundle | None = None
+        self._offline_path = settings.offline  # absolute here, before any chdir
+
+    @property
+    def offline(self) -> Bundle | None:
+        """The prefetch bundle of an offline run (``CMSM_OFFLINE``), or ``None``."""
+        path = self._offline_path
+        if not path:
+            return None
+        if self._bundle is None or self._bundle.root != path:
+            from ..offline.bundle import Bundle
+
+            self._bundle = Bundle.open(path)
+            # pip in a hook's own subprocess, too, takes packages only from the bundle
+            os.environ.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=self._bundle.pip_dir)
+        return self._bundle
 
     # -- entry points --------------------------------------------------------------------------
 

@@ -250,6 +250,10 @@ class ScriptRun:
         self._clean(self.meta.clean_files)
         self._import_customize()  # again: the dependencies may have extended sys.path
         self._pip_version_string()
+        bundle = self.runtime.offline
+        if bundle is not None:  # a download, clone or pip install comes from the bundle
+            bundle.apply(self.node.key, self.meta.alias, self._env, self.node.versions,
+                         self.start.prefix)  # fmt: skip
         with python_install_lock(self.meta.alias, self._env, self.start.prefix,
                                  self.runtime.cache.root,
                                  on_wait=lambda why: self.runtime.reporter.stage(

@@ -161,6 +161,29 @@ def make_model(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def resnet50_files(base: Path, count: int = 6) -> dict[str, Path]:
+    """A model with ResNet50's interface (``mirror/resnet50_v1.onnx``), ``count`` JPEGs of
+    plain colours with CM's ``val_map.txt`` (``imagenet-val/``) and a tarball of that folder
+    (``mirror/imagenet-val.tar.gz``), for the bundled scripts' ResNet50 path."""
+    from PIL import Image
+
+    model = base / "mirror" / "resnet50_v1.onnx"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    make_model(model)  # the class is 1 + the channel with the largest mean (red, green, blue)
+    images = base / "imagenet-val"
+    images.mkdir()
+    lines = []
+    for i in range(count):
+        name = f"ILSVRC2012_val_{i + 1:08d}.JPEG"
+        Image.new("RGB", (300, 260), COLOURS[i % 3]).save(images / name, "JPEG")
+        lines.append(f"{name} {i % 3}\n")
+    (images / "val_map.txt").write_text("".join(lines))
+    archive = base / "mirror" / "imagenet-val.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(images, arcname="imagenet-val")
+    return {"model": model, "images": images, "archive": archive}
+
+
 def image_list(count: int = IMAGES) -> list[tuple[str, int]]:
     """ImageNet validation names with labels 0, 1, 2 in turn (``val.txt`` / ``val_map.txt``)."""
     return [(f"ILSVRC2012_val_{i + 1:08d}.JPEG", i % len(COLOURS)) for i in range(count)]

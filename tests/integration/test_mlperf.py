@@ -314,6 +314,34 @@ def test_a_reduced_mlperf_all_runs_on_a_real_slurm_cluster(
     assert "no other errors" in (work / "results" / "mlperf" / "submission-check.txt").read_text()
 
 
+def test_the_shipped_slurm_profile_packs_short_jobs_and_arrays_the_matrix(
+    slurm: None, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """The profile `profile init slurm` writes: network scripts on the submit host, detection
+    (sent to the compute nodes here) in one group job, the benchmark runs as a job array."""
+    profile = tmp_path / "profile"
+    code, _, err = cli("profile", "init", "slurm", "--partition=debug", "--jobs=4", "--group=2",
+                       f"--out={profile}")  # fmt: skip
+    assert code == 0, err
+    work = tmp_path / "wf"
+    work.mkdir()
+    config = [*CONFIG, "system_name=shapebox", "cm_localrules=false"]
+    done = snakemake(work, pipeline.env, "mlperf_all", "--profile", str(profile), config=config)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    assert "Group job cm-tiny" in log and "group_cm-tiny_cm_detect_cpu_cm_detect_os" in log
+    arrays = re.findall(r"Submitted array job with Snakemake IDs ([\d,]+)", log)
+    assert arrays and all(len(a.split(",")) >= 2 for a in arrays), log[-4000:]
+    # pip installs ran in the controller, on the submit host: never submitted
+    assert "rule_cm_get_python_package" not in log
+    pip_runs = list((work / ".cmsm" / "results" / "get-python-package").glob("*.json"))
+    assert pip_runs and all(json.loads(r.read_text())["slurm_job_id"] is None for r in pip_runs)
+    results = list((work / ".cmsm" / "results" / "app-mlperf-inference-onnx").glob("*.json"))
+    assert len(results) == 4
+    assert all(json.loads(r.read_text())["slurm_job_id"] for r in results)
+    assert "no other errors" in (work / "results" / "mlperf" / "submission-check.txt").read_text()
+
+
 def test_a_rerun_runs_nothing_and_a_new_scenario_runs_only_its_runs(pipeline: Pipeline) -> None:
     # last in this module: it widens the matrix the tests above read
     again = pipeline.snakemake("mlperf_all")

@@ -7,13 +7,12 @@ CM's ``val_map.txt``, as a folder and as a checksummed archive."""
 from __future__ import annotations
 
 import hashlib
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from ..conftest import checker_source, cli, no_checker_reason
-from ..data.mlperf_ref_standins import COLOURS, make_model
+from ..data.mlperf_ref_standins import resnet50_files
 
 pytestmark = pytest.mark.slow
 CHECKER = checker_source()
@@ -23,23 +22,7 @@ REQUEST = "app mlperf inference mlperf-inference-onnx _resnet50"
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    from PIL import Image
-
-    model = tmp_path / "mirror" / "resnet50_v1.onnx"
-    model.parent.mkdir()
-    make_model(model)  # the class is 1 + the channel with the largest mean (red, green, blue)
-    images = tmp_path / "imagenet-val"
-    images.mkdir()
-    lines = []
-    for i in range(6):
-        name = f"ILSVRC2012_val_{i + 1:08d}.JPEG"
-        Image.new("RGB", (300, 260), COLOURS[i % 3]).save(images / name, "JPEG")
-        lines.append(f"{name} {i % 3}\n")
-    (images / "val_map.txt").write_text("".join(lines))
-    archive = tmp_path / "mirror" / "imagenet-val.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(images, arcname="imagenet-val")
-    return {"model": model, "images": images, "archive": archive}
+    return resnet50_files(tmp_path)
 
 
 def digest(path: Path, algorithm: str) -> str:
