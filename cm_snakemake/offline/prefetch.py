@@ -15,6 +15,7 @@ they are reported.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
 import os
@@ -65,11 +66,12 @@ class PrefetchReport:
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
+    value = float(n)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
 
 
 def _now() -> str:
@@ -149,7 +151,7 @@ def prefetch(
         have = bundle.find(need)
         if have is not None:
             if need.alias not in have.scripts:
-                have = Item(**{**have.__dict__, "scripts": (*have.scripts, need.alias)})
+                have = dataclasses.replace(have, scripts=(*have.scripts, need.alias))
                 bundle.add(have)
             report.present.append(have)
             continue
